@@ -1,0 +1,163 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Fast-path costs: qsbr_quiescent when the write sequence has not moved and
+ * while another thread keeps advancing it, and qsbr_retire_node (the
+ * thread-local push, then with amortized reclamation).  Median of
+ * repetitions, in ns per call.  Build with --buildtype=release: a debug build
+ * adds the owner check to the inline path.
+ *
+ * Usage: fastpath [--reps N] [--iters N]
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <qsbr.h>
+
+static int reps = 7;
+static long iters = 20000000;
+
+static double now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+static double median(double *v, int n)
+{
+	qsort(v, (size_t)n, sizeof(*v), cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+static double time_quiescent(qsbr_thread *t)
+{
+	double t0 = now_ns();
+
+	for (long i = 0; i < iters; i++)
+		qsbr_quiescent(t);
+	return (now_ns() - t0) / (double)iters;
+}
+
+static atomic_bool stop;
+
+static void *advancer(void *arg)
+{
+	qsbr_domain *d = arg;
+	struct timespec ts = { 0, 10000 }; /* 10 us between advances */
+
+	while (!atomic_load_explicit(&stop, memory_order_relaxed)) {
+		qsbr_advance(d);
+		nanosleep(&ts, NULL);
+	}
+	return NULL;
+}
+
+static void noop(qsbr_node *n)
+{
+	(void)n;
+}
+
+/* ns per retire of `count` nodes, quiescent every 64. */
+static double time_retire(qsbr_thread *t, qsbr_node *nodes, long count)
+{
+	double t0 = now_ns();
+
+	for (long i = 0; i < count; i++) {
+		qsbr_retire_node(t, &nodes[i], noop);
+		if ((i & 63) == 0)
+			qsbr_quiescent(t);
+	}
+	return (now_ns() - t0) / (double)count;
+}
+
+static void report(const char *name, double *v)
+{
+	printf("%-48s %8.3f ns/op  (median of %d)\n", name, median(v, reps), reps);
+}
+
+int main(int argc, char **argv)
+{
+	double v[64];
+	qsbr_options o;
+	qsbr_domain *d;
+	qsbr_thread *t;
+	qsbr_node *nodes;
+	long nretire;
+	pthread_t th;
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--reps") && i + 1 < argc)
+			reps = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--iters") && i + 1 < argc)
+			iters = atol(argv[++i]);
+		else {
+			fprintf(stderr, "usage: %s [--reps N] [--iters N]\n", argv[0]);
+			return 2;
+		}
+	}
+	if (reps < 1 || reps > 64 || iters < 1) {
+		fprintf(stderr, "fastpath: --reps 1..64, --iters >= 1\n");
+		return 2;
+	}
+#ifndef NDEBUG
+	printf("warning: NDEBUG unset, the inline path includes the owner check\n");
+#endif
+	printf("libqsbr %s fast paths\n", qsbr_version());
+
+	d = qsbr_domain_new(NULL);
+	t = qsbr_register(d);
+	for (int r = 0; r < reps; r++)
+		v[r] = time_quiescent(t);
+	report("quiescent, wr_seq unchanged", v);
+
+	atomic_store(&stop, false);
+	pthread_create(&th, NULL, advancer, d);
+	for (int r = 0; r < reps; r++)
+		v[r] = time_quiescent(t);
+	atomic_store(&stop, true);
+	pthread_join(th, NULL);
+	report("quiescent, another thread advancing every 10us", v);
+	qsbr_unregister(t);
+	qsbr_domain_delete(d);
+
+	/* Retire: one domain per configuration. */
+	nretire = iters / 4;
+	nodes = calloc((size_t)nretire, sizeof(*nodes));
+	if (nodes == NULL)
+		return 1;
+	qsbr_options_init(&o);
+	o.batch_size = 4096;
+	o.deferred_count = UINT32_MAX;
+	o.deferred_bytes = 0;
+	for (int r = 0; r < reps; r++) {
+		d = qsbr_domain_new(&o);
+		t = qsbr_register(d);
+		v[r] = time_retire(t, nodes, nretire);
+		qsbr_unregister(t);
+		qsbr_domain_delete(d);
+	}
+	report("retire_node, push path (batch 4096)", v);
+
+	for (int r = 0; r < reps; r++) {
+		d = qsbr_domain_new(NULL);
+		t = qsbr_register(d);
+		v[r] = time_retire(t, nodes, nretire);
+		qsbr_unregister(t);
+		qsbr_domain_delete(d);
+	}
+	report("retire_node + amortized reclaim (defaults)", v);
+	free(nodes);
+	return 0;
+}

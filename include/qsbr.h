@@ -1,0 +1,247 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libqsbr: quiescent-state-based reclamation for lock-free data structures.
+ *
+ * A domain keeps a global write sequence (odd, starts at 1, moves by 2).  Each
+ * registered thread publishes the write sequence it saw at its last quiescent
+ * state (0 while offline).  An object retired by a thread is tagged with a goal
+ * sequence; its callback runs once every online thread has reported a
+ * quiescent state at or past that goal.
+ *
+ * Short contracts live here; docs/api.md holds the long form, docs/design.md
+ * the memory-ordering argument.  Errors are errno values.
+ *
+ * Threads: every call that takes a qsbr_thread must be made by the thread that
+ * registered it.  Debug builds (NDEBUG unset) check this and the other misuse
+ * listed in docs/api.md with an assertion that names the call.
+ */
+#ifndef QSBR_H
+#define QSBR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+#include <atomic>
+#define QSBR__ATOMIC(T) std::atomic<T>
+#define QSBR__LOAD_RELAXED(p) ((p)->load(std::memory_order_relaxed))
+#else
+#include <stdatomic.h>
+#define QSBR__ATOMIC(T) _Atomic(T)
+#define QSBR__LOAD_RELAXED(p) atomic_load_explicit((p), memory_order_relaxed)
+#endif
+
+#define QSBR_VERSION_MAJOR 0
+#define QSBR_VERSION_MINOR 1
+#define QSBR_VERSION_PATCH 0
+#define QSBR_VERSION_STRING "0.1.0"
+/* Encoded as major * 10000 + minor * 100 + patch, for #if comparisons. */
+#define QSBR_VERSION_NUMBER \
+	(QSBR_VERSION_MAJOR * 10000 + QSBR_VERSION_MINOR * 100 + QSBR_VERSION_PATCH)
+
+#if defined(QSBR_STATIC_DEFINE)
+#define QSBR_API
+#elif defined(QSBR_BUILDING)
+#define QSBR_API __attribute__((visibility("default")))
+#else
+#define QSBR_API
+#endif
+
+#if defined(__GNUC__)
+#define QSBR__LIKELY(x) __builtin_expect(!!(x), 1)
+#define QSBR__UNLIKELY(x) __builtin_expect(!!(x), 0)
+#else
+#define QSBR__LIKELY(x) (x)
+#define QSBR__UNLIKELY(x) (x)
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct qsbr_domain qsbr_domain; /* opaque */
+typedef struct qsbr_thread qsbr_thread; /* per-thread handle, opaque but for its head */
+typedef uint64_t qsbr_seq;
+
+/* Intrusive retire header: embed it in your object, recover the object with
+ * offsetof in the callback.  Owned by the library from retire until the
+ * callback runs; the callback may free the memory that holds it. */
+typedef struct qsbr_node {
+	struct qsbr_node *next;
+	void (*fn)(struct qsbr_node *n);
+} qsbr_node;
+
+/* Domain options.  Fill with qsbr_options_init(), then change what you need.
+ * Invalid values make qsbr_domain_new fail with EINVAL. */
+typedef struct qsbr_options {
+	/* Deferred advance: a thread's retires share goals, and it advances the
+	 * write sequence only after this many objects (default 127) ... */
+	uint32_t deferred_count;
+	/* ... or this many bytes, as told by the *_sized retire calls (default
+	 * 1 MiB), retired since its last advance.  0 = advance every batch. */
+	size_t deferred_bytes;
+	/* Objects per retire batch: a batch gets its goal when it is closed, and
+	 * a closed batch triggers amortized reclamation.  1..4096, default 32. */
+	uint32_t batch_size;
+	/* First write sequence: odd, or 0 for the build's default (1, or near
+	 * UINT64_MAX in a -Dseq_start=near-wrap build).  For wraparound tests. */
+	qsbr_seq initial_seq;
+} qsbr_options;
+
+/* Counters, summed over the domain's threads and its orphans.  Each field is
+ * a snapshot; fields read while threads run need not add up exactly. */
+typedef struct qsbr_stats {
+	uint64_t retired;      /* objects retired */
+	uint64_t freed;        /* callbacks run */
+	uint64_t pending;      /* retired - freed */
+	uint64_t pending_bytes; /* bytes told by the *_sized calls, not yet freed */
+	uint64_t advances;     /* write-sequence advances */
+	uint64_t scans;        /* full scans of the registry by poll */
+	uint32_t threads;      /* registered threads */
+	uint32_t online;       /* of those, online */
+} qsbr_stats;
+
+/* ---- Sequences ------------------------------------------------------- */
+
+/* Wrap-safe comparisons: a precedes b in sequence order. */
+static inline bool qsbr_seq_lt(qsbr_seq a, qsbr_seq b) { return (int64_t)(a - b) < 0; }
+static inline bool qsbr_seq_leq(qsbr_seq a, qsbr_seq b) { return (int64_t)(a - b) <= 0; }
+
+/* ---- Library --------------------------------------------------------- */
+
+/* The library's version, "MAJOR.MINOR.PATCH". */
+QSBR_API const char *qsbr_version(void);
+
+/* Fill *opts with the defaults.  Returns 0, or EINVAL for NULL. */
+QSBR_API int qsbr_options_init(qsbr_options *opts);
+
+/* ---- Domain ---------------------------------------------------------- */
+
+/* New domain; opts NULL means defaults.  NULL with errno EINVAL (bad option)
+ * or ENOMEM. */
+QSBR_API qsbr_domain *qsbr_domain_new(const qsbr_options *opts);
+
+/* Deletes the domain.  Returns EBUSY, freeing nothing, while threads are
+ * registered; EINVAL for NULL; else runs every pending callback exactly once,
+ * frees the domain and returns 0. */
+QSBR_API int qsbr_domain_delete(qsbr_domain *d);
+
+/* Fills *out.  Any thread may call it; takes the registry lock briefly.
+ * Returns 0, or EINVAL for NULL. */
+QSBR_API int qsbr_stats_get(qsbr_domain *d, qsbr_stats *out);
+
+/* ---- Threads --------------------------------------------------------- */
+
+/* Registers the calling thread, online.  The handle stays valid until
+ * qsbr_unregister.  NULL with errno EINVAL or ENOMEM. */
+QSBR_API qsbr_thread *qsbr_register(qsbr_domain *d);
+
+/* Unregisters: the thread goes offline and what it still holds moves to the
+ * domain's orphan list, freed later by other threads or qsbr_domain_delete.
+ * The handle is invalid afterwards.  NULL: errno EINVAL, nothing happens. */
+QSBR_API void qsbr_unregister(qsbr_thread *t);
+
+/* Offline: the thread holds no reference and never delays reclamation until
+ * qsbr_attach.  Idempotent.  Wait-free. */
+QSBR_API void qsbr_detach(qsbr_thread *t);
+
+/* Online again: from here the thread may load shared pointers.  Idempotent.
+ * Costs one seq_cst fence. */
+QSBR_API void qsbr_attach(qsbr_thread *t);
+
+/* Out-of-line part of qsbr_quiescent; not for direct use. */
+QSBR_API void qsbr__quiescent_slow(qsbr_thread *t, qsbr_seq wr);
+QSBR_API void qsbr__check_owner(const qsbr_thread *t, const char *call);
+
+/* Layout of the start of every qsbr_thread.  ABI: the inline
+ * qsbr_quiescent reads these two fields (docs/api.md, "ABI"). */
+struct qsbr__thread_head {
+	QSBR__ATOMIC(uint64_t) seq;                /* 0 = offline */
+	const QSBR__ATOMIC(uint64_t) *wr_seq;      /* the domain's write sequence */
+};
+
+/* Reports a quiescent state: the calling thread holds no reference to any
+ * object reachable from a structure protected by this domain.  Must be online.
+ * Fast path when the write sequence has not moved: one shared load and a
+ * compare.  NULL: errno EINVAL. */
+static inline void qsbr_quiescent(qsbr_thread *t)
+{
+	const struct qsbr__thread_head *h = (const struct qsbr__thread_head *)(const void *)t;
+	qsbr_seq wr;
+
+	if (QSBR__UNLIKELY(h == NULL)) {
+		qsbr__quiescent_slow(t, 0);
+		return;
+	}
+#ifndef NDEBUG
+	qsbr__check_owner(t, "qsbr_quiescent");
+#endif
+	/* Relaxed: when it differs, the slow path's seq_cst fence gives it
+	 * acquire semantics (docs/design.md, rule Q). */
+	wr = QSBR__LOAD_RELAXED(h->wr_seq);
+	if (QSBR__LIKELY(wr == QSBR__LOAD_RELAXED(&h->seq)))
+		return;
+	qsbr__quiescent_slow(t, wr);
+}
+
+/* ---- Grace periods ---------------------------------------------------- */
+
+/* Advances the write sequence and returns the new value: an object unlinked
+ * before the call is safe once every online thread passes it.  Any thread,
+ * registered or not.  0 with errno EINVAL for NULL. */
+QSBR_API qsbr_seq qsbr_advance(qsbr_domain *d);
+
+/* Goal for objects unlinked before the call, without writing the shared write
+ * sequence unless the thread's deferral limit is reached (then it advances).
+ * A deferred goal is reached only once somebody advances: qsbr_reclaim,
+ * qsbr_synchronize and qsbr_barrier do.  0 with errno EINVAL for NULL. */
+QSBR_API qsbr_seq qsbr_deferred_advance(qsbr_thread *t);
+
+/* Has every online thread reported a quiescent state at or past goal?
+ * Reads the cached minimum first and scans the registry only when it says no.
+ * Never blocks, never advances.  false with errno EINVAL for NULL or an even
+ * goal. */
+QSBR_API bool qsbr_poll(qsbr_thread *t, qsbr_seq goal);
+
+/* Waits for a full grace period: returns once every thread online at the call
+ * has passed a quiescent state.  The caller counts as quiescent (it reports
+ * quiescent states while it waits).  Blocks: spins, then yields and sleeps. */
+QSBR_API void qsbr_synchronize(qsbr_thread *t);
+
+/* ---- Retire and reclaim ------------------------------------------------ */
+
+/* Retires n: fn(n) runs once, from some thread's qsbr_reclaim, retire,
+ * barrier, unregister or from qsbr_domain_delete, after every thread online
+ * now has passed a quiescent state.  The caller must have unlinked the object
+ * and be online.  No allocation, cannot fail; NULL t, n or fn: errno EINVAL and
+ * n stays the caller's. */
+QSBR_API void qsbr_retire_node(qsbr_thread *t, qsbr_node *n, void (*fn)(qsbr_node *n));
+
+/* As qsbr_retire_node; bytes counts toward the deferral byte limit and the
+ * pending_bytes statistic. */
+QSBR_API void qsbr_retire_node_sized(qsbr_thread *t, qsbr_node *n, void (*fn)(qsbr_node *n),
+				     size_t bytes);
+
+/* Retires a plain pointer: free_fn(p) runs as for qsbr_retire_node.  Returns 0;
+ * EINVAL for NULL t, p or free_fn; ENOMEM when no tracking node could be
+ * allocated.  On error the caller still owns p. */
+QSBR_API int qsbr_retire(qsbr_thread *t, void *p, void (*free_fn)(void *p));
+QSBR_API int qsbr_retire_sized(qsbr_thread *t, void *p, void (*free_fn)(void *p), size_t bytes);
+
+/* Runs this thread's callbacks whose goal is reached, in retire order, and
+ * some orphans'.  Advances the write sequence if the thread holds objects past
+ * it.  Returns how many callbacks ran; 0 with errno EINVAL for NULL.  Callbacks
+ * may retire again; a nested qsbr_reclaim from a callback returns 0. */
+QSBR_API size_t qsbr_reclaim(qsbr_thread *t);
+
+/* Waits until every object this thread retired before the call, and every
+ * orphan handed over before the call, has been freed.  The caller counts as
+ * quiescent while it waits.  Must not be called from a callback. */
+QSBR_API void qsbr_barrier(qsbr_thread *t);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* QSBR_H */

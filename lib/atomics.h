@@ -1,0 +1,88 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The only place lib/ touches <stdatomic.h>.  Each helper's name carries its
+ * memory order, so a reader of the algorithm sees every ordering at the call
+ * site; the comment at each non-relaxed call says what it pairs with.
+ */
+#ifndef QSBR_ATOMICS_H
+#define QSBR_ATOMICS_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef _Atomic uint64_t au64;
+
+static inline uint64_t load_relaxed(const au64 *p)
+{
+	return atomic_load_explicit(p, memory_order_relaxed);
+}
+
+static inline uint64_t load_acquire(const au64 *p)
+{
+	return atomic_load_explicit(p, memory_order_acquire);
+}
+
+static inline void store_relaxed(au64 *p, uint64_t v)
+{
+	atomic_store_explicit(p, v, memory_order_relaxed);
+}
+
+static inline void store_release(au64 *p, uint64_t v)
+{
+	atomic_store_explicit(p, v, memory_order_release);
+}
+
+/* Single-writer counter: the owner adds without a read-modify-write. */
+static inline void add_relaxed_owner(au64 *p, uint64_t v)
+{
+	store_relaxed(p, load_relaxed(p) + v);
+}
+
+static inline uint64_t fetch_add_relaxed(au64 *p, uint64_t v)
+{
+	return atomic_fetch_add_explicit(p, v, memory_order_relaxed);
+}
+
+static inline uint64_t fetch_add_acq_rel(au64 *p, uint64_t v)
+{
+	return atomic_fetch_add_explicit(p, v, memory_order_acq_rel);
+}
+
+/* Release on success, relaxed on failure. */
+static inline bool cas_release(au64 *p, uint64_t *expected, uint64_t desired)
+{
+	return atomic_compare_exchange_weak_explicit(p, expected, desired, memory_order_release,
+						     memory_order_relaxed);
+}
+
+static inline void *ptr_load_acquire(void *_Atomic const *p)
+{
+	return atomic_load_explicit(p, memory_order_acquire);
+}
+
+static inline void *ptr_load_relaxed(void *_Atomic const *p)
+{
+	return atomic_load_explicit(p, memory_order_relaxed);
+}
+
+static inline void ptr_store_release(void *_Atomic *p, void *v)
+{
+	atomic_store_explicit(p, v, memory_order_release);
+}
+
+static inline void fence_seq_cst(void)
+{
+	atomic_thread_fence(memory_order_seq_cst);
+}
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield" ::: "memory");
+#endif
+}
+
+#endif /* QSBR_ATOMICS_H */

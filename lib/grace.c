@@ -1,0 +1,229 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Grace-period detection: the sequence protocol.
+ *
+ * A reader R publishes seq = the wr_seq it saw at its last quiescent state.
+ * An object O unlinked by U gets goal g; O is freed once every online seq >= g.
+ * Two ways O could still be in R's hands when freed, and the rule against each:
+ *
+ *   (a) R loaded O before its quiescent state.  R publishes with a release
+ *       store; the scanner reads seq with an acquire load (R1).
+ *   (b) R loads O after publishing seq >= g, because the unlink is not yet
+ *       visible to it.  Every path by which R's seq can reach g runs through
+ *       an atomic on wr_seq that follows U, and R issues a seq_cst fence after
+ *       publishing (R2); the goal's maker either writes wr_seq with a release
+ *       RMW (R3) or, for a deferred goal, issues a seq_cst fence between the
+ *       unlink and its load of wr_seq (R4).  The scanner loads wr_seq before
+ *       its seq_cst fence and before any thread's seq (R5), so a thread it
+ *       sees offline comes online after the unlinks it freed for.
+ *
+ * R1  publish:   store_release(seq)        pairs with load_acquire(seq) in scan
+ * R2  publish:   fence_seq_cst after it     pairs with R4 and R5's fences
+ * R3  advance:   fetch_add_acq_rel(wr_seq)  pairs with R2 (fence-acquire) and
+ *                                           R5's load_acquire(wr_seq)
+ * R4  goal:      fence_seq_cst, then load(wr_seq)   pairs with R2, R5
+ * R5  scan:      load_acquire(wr_seq), fence_seq_cst, then each seq
+ *
+ * docs/design.md walks through each case.
+ */
+#include <errno.h>
+#include <sched.h>
+#include <time.h>
+
+#include "internal.h"
+
+/* R1 + R2: the thread's seq becomes wr. */
+void qsbr__publish(qsbr_thread *t, qsbr_seq wr)
+{
+	/* R1: release orders every access the thread made before this quiescent
+	 * state before the store; pairs with load_acquire(seq) in scan(). */
+	store_release(&t->head.seq, wr);
+	/* R2: orders the store above (attach: store->load) and the earlier load
+	 * of wr_seq (acquire via fence) before every later load of shared
+	 * pointers; pairs with the fences in qsbr__goal_after_fence() and scan(). */
+	fence_seq_cst();
+}
+
+void qsbr__quiescent_slow(qsbr_thread *t, qsbr_seq wr)
+{
+	if (t == NULL) {
+		errno = EINVAL;
+		return;
+	}
+	CHECK_OWNER(t, "qsbr_quiescent");
+	/* Own field: only this thread writes it. */
+	if (load_relaxed(&t->head.seq) == 0) {
+		QSBR_ASSERT(false, "qsbr_quiescent: the thread is offline; call qsbr_attach first");
+		return; /* release builds: stay offline */
+	}
+	qsbr__publish(t, wr);
+}
+
+void qsbr_attach(qsbr_thread *t)
+{
+	if (t == NULL) {
+		errno = EINVAL;
+		return;
+	}
+	CHECK_OWNER(t, "qsbr_attach");
+	if (load_relaxed(&t->head.seq) != 0)
+		return;
+	/* Relaxed: R2's fence in publish gives it acquire semantics. */
+	qsbr__publish(t, load_relaxed(&t->d->wr_seq));
+}
+
+void qsbr_detach(qsbr_thread *t)
+{
+	if (t == NULL) {
+		errno = EINVAL;
+		return;
+	}
+	CHECK_OWNER(t, "qsbr_detach");
+	/* R1: release orders the thread's accesses before it reads as offline;
+	 * pairs with load_acquire(seq) in scan(). */
+	store_release(&t->head.seq, 0);
+}
+
+qsbr_seq qsbr__advance(qsbr_domain *d)
+{
+	/* R3: release publishes the caller's unlinks to whoever reads the new
+	 * value (R2's fence-acquire, R5's load_acquire); acquire keeps the
+	 * caller's later polls after it. */
+	return fetch_add_acq_rel(&d->wr_seq, 2) + 2;
+}
+
+qsbr_seq qsbr_advance(qsbr_domain *d)
+{
+	if (d == NULL) {
+		errno = EINVAL;
+		return 0;
+	}
+	return qsbr__advance(d);
+}
+
+/*
+ * Goal for objects the thread unlinked before this call, the deferred way:
+ * wr_seq + 2, advancing only when the thread's deferral limits are reached.
+ */
+qsbr_seq qsbr__goal_after_fence(qsbr_thread *t, uint32_t count, size_t bytes)
+{
+	qsbr_domain *d = t->d;
+
+	/* R4: orders the caller's unlink stores before the load of wr_seq below
+	 * (store->load needs seq_cst).  Without it a third thread may advance
+	 * past our goal and a reader publish that newer seq while it still
+	 * loads the old pointer.  Pairs with R2's and R5's fences. */
+	fence_seq_cst();
+	t->since_count += count;
+	t->since_bytes += bytes;
+	if (t->since_count >= d->opts.deferred_count || t->since_bytes >= d->opts.deferred_bytes) {
+		t->since_count = 0;
+		t->since_bytes = 0;
+		return qsbr__advance(d);
+	}
+	/* Relaxed: ordered by R4's fence above. */
+	return load_relaxed(&d->wr_seq) + 2;
+}
+
+qsbr_seq qsbr_deferred_advance(qsbr_thread *t)
+{
+	if (t == NULL) {
+		errno = EINVAL;
+		return 0;
+	}
+	CHECK_OWNER(t, "qsbr_deferred_advance");
+	return qsbr__goal_after_fence(t, 1, 0);
+}
+
+/* Minimum seq over online threads, and rd_seq moved up to it. */
+static qsbr_seq scan(qsbr_domain *d)
+{
+	/* R5: wr_seq first.  Acquire pairs with R3's release RMW: an advance we
+	 * count carries its caller's unlinks into our fence below. */
+	qsbr_seq min = load_acquire(&d->wr_seq);
+	qsbr_seq old;
+
+	/* R5: a thread whose seq we read as 0 fences (R2) after this fence, so it
+	 * sees every unlink ordered before it.  Pairs with R2 and R4. */
+	fence_seq_cst();
+	for (struct slot_block *b = ptr_load_acquire(&d->blocks); b != NULL;
+	     b = ptr_load_acquire(&b->next)) {
+		/* Acquire on the links above pairs with ptr_store_release in
+		 * registry.c: a new block's slots are initialised. */
+		for (uint32_t i = 0; i < b->n; i++) {
+			/* R1: pairs with store_release(seq) in publish/detach. */
+			qsbr_seq s = load_acquire(&b->slots[i].head.seq);
+
+			if (s != 0 && qsbr_seq_lt(s, min))
+				min = s;
+		}
+	}
+	fetch_add_relaxed(&d->n_scans, 1);
+	old = load_relaxed(&d->rd_seq);
+	while (qsbr_seq_lt(old, min)) {
+		/* Release pairs with load_acquire(rd_seq) in poll: what we acquired
+		 * from the threads' seqs reaches a poller that trusts the cache. */
+		if (cas_release(&d->rd_seq, &old, min))
+			return min;
+	}
+	return seq_max(old, min);
+}
+
+bool qsbr__poll_domain(qsbr_domain *d, qsbr_seq goal)
+{
+	/* Acquire pairs with cas_release in scan(). */
+	if (qsbr_seq_leq(goal, load_acquire(&d->rd_seq)))
+		return true;
+	/* Not advanced to yet: no scan can succeed. */
+	if (qsbr_seq_lt(load_relaxed(&d->wr_seq), goal))
+		return false;
+	return qsbr_seq_leq(goal, scan(d));
+}
+
+bool qsbr_poll(qsbr_thread *t, qsbr_seq goal)
+{
+	if (t == NULL || (goal & 1) == 0) {
+		errno = EINVAL;
+		return false;
+	}
+	CHECK_OWNER(t, "qsbr_poll");
+	return qsbr__poll_domain(t->d, goal);
+}
+
+/* Spin, then yield, then sleep up to 1 ms. */
+void qsbr__backoff(unsigned *round)
+{
+	unsigned r = (*round)++;
+
+	if (r < 64) {
+		cpu_relax();
+	} else if (r < 128) {
+		sched_yield();
+	} else {
+		unsigned shift = r - 128 < 10 ? r - 128 : 10;
+		struct timespec ts = { 0, 1000L << shift }; /* 1 us .. 1 ms */
+
+		nanosleep(&ts, NULL);
+	}
+}
+
+void qsbr_synchronize(qsbr_thread *t)
+{
+	qsbr_seq goal;
+	unsigned round = 0;
+
+	if (t == NULL) {
+		errno = EINVAL;
+		return;
+	}
+	CHECK_OWNER(t, "qsbr_synchronize");
+	QSBR_ASSERT(!t->in_reclaim, "qsbr_synchronize: called from a reclaim callback");
+	goal = qsbr__advance(t->d);
+	for (;;) {
+		if (load_relaxed(&t->head.seq) != 0)
+			qsbr_quiescent(t);
+		if (qsbr__poll_domain(t->d, goal))
+			return;
+		qsbr__backoff(&round);
+	}
+}

@@ -1,0 +1,153 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libqsbr internals.  Where things live:
+ *   grace.c     the sequence protocol: quiescent, attach/detach, advance,
+ *               goals, poll/scan, synchronize.  The memory-ordering rules.
+ *   retire.c    per-thread retire lists (batches with goals), reclaim,
+ *               barrier, the orphan list of departed threads.
+ *   registry.c  the thread registry: slot blocks, register/unregister.
+ *   domain.c    domain life cycle, options, statistics, misuse checks.
+ *
+ * Invariant: a callback runs only after every thread that was online when its
+ * object was unlinked has published a sequence at or past the object's goal,
+ * or gone offline.
+ *
+ *   sequence space (odd values, wrap-safe order):
+ *
+ *     rd_seq <= min(online seq) <= ... <= wr_seq  <  wr_seq + 2
+ *       ^ cached minimum         ^ threads     ^ last advance   ^ deferred goal
+ *
+ * The numbered ordering rules (R1..R5) are stated in grace.c and argued in
+ * docs/design.md.
+ */
+#ifndef QSBR_INTERNAL_H
+#define QSBR_INTERNAL_H
+
+#include <pthread.h>
+#include <stdalign.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "qsbr.h"
+#include "atomics.h"
+
+#define CACHELINE 64
+#define RING_SIZE 16u          /* closed batches per thread before merging */
+#define ORPHAN_RING_SIZE 64u   /* orphan batches per domain before merging */
+#define WRAP_CACHE_MAX 256u    /* spare pointer-retire nodes kept per thread */
+#define BATCH_SIZE_MAX 4096u
+
+#ifndef QSBR_SEQ_START
+#define QSBR_SEQ_START 1
+#endif
+
+/* Misuse checks: on in debug builds, with a message that names the call. */
+#ifndef NDEBUG
+#define QSBR_ASSERT(cond, ...) ((cond) ? (void)0 : qsbr__fail(__VA_ARGS__))
+#define CHECK_OWNER(t, call) qsbr__check_owner((t), (call))
+#else
+#define QSBR_ASSERT(cond, ...) ((void)0)
+#define CHECK_OWNER(t, call) ((void)0)
+#endif
+
+/* A run of retired nodes sharing one goal, linked first..last. */
+struct batch {
+	qsbr_seq goal;
+	qsbr_node *first;
+	qsbr_node *last;
+	size_t count;
+	size_t bytes;
+};
+
+enum slot_state { SLOT_FREE = 0, SLOT_USED = 1 };
+
+struct qsbr_thread {
+	/* Line 0, read by scanners: seq, and the read-only pointers. */
+	struct qsbr__thread_head head;
+	qsbr_domain *d;
+
+	/* Owner-private from here (own cache lines). */
+	alignas(CACHELINE) pthread_t owner;
+	enum slot_state state;
+	bool in_reclaim;
+	uint32_t since_count;  /* objects retired since this thread's last advance */
+	size_t since_bytes;
+	struct batch open;     /* being filled; no goal yet */
+	struct batch ring[RING_SIZE];
+	uint32_t ring_head, ring_len;
+	struct wrap *wcache;   /* spare nodes for qsbr_retire */
+	uint32_t wcache_len;
+	struct qsbr_thread *next_free; /* registry free list, under reg_lock */
+
+	/* Statistics: written by the owner only, read by qsbr_stats_get. */
+	au64 n_retired, n_freed, n_bytes_retired, n_bytes_freed;
+};
+
+struct slot_block {
+	void *_Atomic next;     /* struct slot_block *; append-only */
+	uint32_t n, used;
+	alignas(CACHELINE) struct qsbr_thread slots[];
+};
+
+struct qsbr_domain {
+	alignas(CACHELINE) au64 wr_seq; /* own line: every quiescent reads it */
+	alignas(CACHELINE) au64 rd_seq; /* cached minimum, CAS'd by scanners */
+	au64 n_scans;
+
+	alignas(CACHELINE) void *_Atomic blocks; /* struct slot_block *, first block */
+	qsbr_options opts;
+	qsbr_seq initial_seq;
+
+	pthread_mutex_t reg_lock; /* registry: blocks, free list, counts */
+	struct slot_block *last_block;
+	struct qsbr_thread *free_slots;
+	uint32_t n_threads;
+	uint32_t next_block_slots;
+	uint64_t departed_retired, departed_freed; /* folded in at unregister */
+	uint64_t departed_bytes_retired, departed_bytes_freed;
+
+	pthread_mutex_t orphan_lock; /* the orphan ring */
+	struct batch orphans[ORPHAN_RING_SIZE];
+	uint32_t orphan_head, orphan_len;
+	uint64_t orphans_added;       /* nodes ever handed over, under orphan_lock */
+	au64 orphans_waiting;         /* hint for drainers: nonzero when orphan_len > 0 */
+
+	pthread_mutex_t drain_lock;   /* one drainer at a time: orphans run in order */
+	au64 orphans_freed, orphans_bytes_freed; /* written under drain_lock */
+};
+
+/* A pointer retired with qsbr_retire. */
+struct wrap {
+	qsbr_node node;
+	void *p;
+	void (*free_fn)(void *p);
+};
+
+/* domain.c */
+_Noreturn void qsbr__fail(const char *fmt, ...);
+
+/* grace.c */
+qsbr_seq qsbr__advance(qsbr_domain *d);
+qsbr_seq qsbr__goal_after_fence(qsbr_thread *t, uint32_t count, size_t bytes);
+bool qsbr__poll_domain(qsbr_domain *d, qsbr_seq goal);
+void qsbr__publish(qsbr_thread *t, qsbr_seq wr);
+void qsbr__backoff(unsigned *round);
+
+/* retire.c */
+void qsbr__seal(qsbr_thread *t);
+size_t qsbr__run_reached(qsbr_thread *t);
+void qsbr__retire_exit(qsbr_thread *t);
+size_t qsbr__drain_orphans(qsbr_domain *d, qsbr_thread *t, bool wait, bool all);
+
+/* registry.c */
+void qsbr__registry_init(qsbr_domain *d);
+void qsbr__registry_destroy(qsbr_domain *d);
+void qsbr__registry_each(qsbr_domain *d, void (*fn)(qsbr_thread *t, void *arg), void *arg);
+
+static inline qsbr_seq seq_max(qsbr_seq a, qsbr_seq b)
+{
+	return qsbr_seq_lt(a, b) ? b : a;
+}
+
+#endif /* QSBR_INTERNAL_H */

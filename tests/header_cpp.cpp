@@ -1,0 +1,16 @@
+// SPDX-License-Identifier: MIT
+// qsbr.h compiles alone as C++ and its inline path runs.
+#include <qsbr.h>
+
+int main()
+{
+	qsbr_domain *d = qsbr_domain_new(nullptr);
+	qsbr_thread *t = qsbr_register(d);
+
+	qsbr_advance(d);
+	qsbr_quiescent(t);
+	qsbr_quiescent(t);
+	bool ok = qsbr_seq_lt(UINT64_MAX, 1);
+	qsbr_unregister(t);
+	return qsbr_domain_delete(d) != 0 || !ok;
+}
