@@ -76,10 +76,11 @@ typedef struct qsbr_node {
  * Invalid values make qsbr_domain_new fail with EINVAL. */
 typedef struct qsbr_options {
 	/* Deferred advance: a thread's retires share goals, and it advances the
-	 * write sequence only after this many objects (default 127) ... */
+	 * write sequence only after this many objects (default 127; 0 = at
+	 * every batch) ... */
 	uint32_t deferred_count;
 	/* ... or this many bytes, as told by the *_sized retire calls (default
-	 * 1 MiB), retired since its last advance.  0 = advance every batch. */
+	 * 1 MiB; 0 = no byte limit), retired since its last advance. */
 	size_t deferred_bytes;
 	/* Objects per retire batch: a batch gets its goal when it is closed, and
 	 * a closed batch triggers amortized reclamation.  1..4096, default 32. */
@@ -139,7 +140,8 @@ QSBR_API qsbr_thread *qsbr_register(qsbr_domain *d);
 
 /* Unregisters: the thread goes offline and what it still holds moves to the
  * domain's orphan list, freed later by other threads or qsbr_domain_delete.
- * The handle is invalid afterwards.  NULL: errno EINVAL, nothing happens. */
+ * The handle is invalid afterwards.  NULL: errno EINVAL; from a callback:
+ * EDEADLK; nothing happens then. */
 QSBR_API void qsbr_unregister(qsbr_thread *t);
 
 /* Offline: the thread holds no reference and never delays reclamation until
@@ -177,8 +179,8 @@ static inline void qsbr_quiescent(qsbr_thread *t)
 #ifndef NDEBUG
 	qsbr__check_owner(t, "qsbr_quiescent");
 #endif
-	/* Relaxed: when it differs, the slow path's seq_cst fence gives it
-	 * acquire semantics (docs/design.md, rule Q). */
+	/* Relaxed: only compared here; when it differs, the slow path reads
+	 * wr_seq again with acquire (docs/design.md, rule R2). */
 	wr = QSBR__LOAD_RELAXED(h->wr_seq);
 	if (QSBR__LIKELY(wr == QSBR__LOAD_RELAXED(&h->seq)))
 		return;
@@ -201,7 +203,7 @@ QSBR_API qsbr_seq qsbr_deferred_advance(qsbr_thread *t);
 /* Has every online thread reported a quiescent state at or past goal?
  * Reads the cached minimum first and scans the registry only when it says no.
  * Never blocks, never advances.  false with errno EINVAL for NULL or an even
- * goal. */
+ * goal (clear errno first to tell the two falses apart). */
 QSBR_API bool qsbr_poll(qsbr_thread *t, qsbr_seq goal);
 
 /* Waits for a full grace period: returns once every thread online at the call
@@ -237,7 +239,7 @@ QSBR_API size_t qsbr_reclaim(qsbr_thread *t);
 
 /* Waits until every object this thread retired before the call, and every
  * orphan handed over before the call, has been freed.  The caller counts as
- * quiescent while it waits.  Must not be called from a callback. */
+ * quiescent while it waits.  From a callback: errno EDEADLK, returns at once. */
 QSBR_API void qsbr_barrier(qsbr_thread *t);
 
 #ifdef __cplusplus

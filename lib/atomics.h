@@ -44,16 +44,16 @@ static inline uint64_t fetch_add_relaxed(au64 *p, uint64_t v)
 	return atomic_fetch_add_explicit(p, v, memory_order_relaxed);
 }
 
-static inline uint64_t fetch_add_acq_rel(au64 *p, uint64_t v)
+static inline uint64_t fetch_add_release(au64 *p, uint64_t v)
 {
-	return atomic_fetch_add_explicit(p, v, memory_order_acq_rel);
+	return atomic_fetch_add_explicit(p, v, memory_order_release);
 }
 
-/* Release on success, relaxed on failure. */
-static inline bool cas_release(au64 *p, uint64_t *expected, uint64_t desired)
+/* Release on success, acquire on failure (the value read is used). */
+static inline bool cas_release_acquire(au64 *p, uint64_t *expected, uint64_t desired)
 {
 	return atomic_compare_exchange_weak_explicit(p, expected, desired, memory_order_release,
-						     memory_order_relaxed);
+						     memory_order_acquire);
 }
 
 static inline void *ptr_load_acquire(void *_Atomic const *p)

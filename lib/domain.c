@@ -25,6 +25,22 @@ int qsbr_options_init(qsbr_options *opts)
 	return 0;
 }
 
+static int init_locks(qsbr_domain *d)
+{
+	if (pthread_mutex_init(&d->reg_lock, NULL) != 0)
+		return -1;
+	if (pthread_mutex_init(&d->orphan_lock, NULL) != 0)
+		goto fail_orphan;
+	if (pthread_mutex_init(&d->drain_lock, NULL) != 0)
+		goto fail_drain;
+	return 0;
+fail_drain:
+	pthread_mutex_destroy(&d->orphan_lock);
+fail_orphan:
+	pthread_mutex_destroy(&d->reg_lock);
+	return -1;
+}
+
 qsbr_domain *qsbr_domain_new(const qsbr_options *opts)
 {
 	qsbr_options o;
@@ -50,6 +66,7 @@ qsbr_domain *qsbr_domain_new(const qsbr_options *opts)
 	start = o.initial_seq != 0 ? o.initial_seq : (qsbr_seq)(QSBR_SEQ_START);
 	d->opts = o;
 	d->initial_seq = start;
+	d->orphan_max_goal = start;
 	atomic_init(&d->wr_seq, start);
 	atomic_init(&d->rd_seq, start);
 	atomic_init(&d->n_scans, 0);
@@ -57,9 +74,11 @@ qsbr_domain *qsbr_domain_new(const qsbr_options *opts)
 	atomic_init(&d->orphans_freed, 0);
 	atomic_init(&d->orphans_bytes_freed, 0);
 	qsbr__registry_init(d);
-	pthread_mutex_init(&d->reg_lock, NULL);
-	pthread_mutex_init(&d->orphan_lock, NULL);
-	pthread_mutex_init(&d->drain_lock, NULL);
+	if (init_locks(d) != 0) {
+		free(d);
+		errno = ENOMEM;
+		return NULL;
+	}
 	return d;
 }
 

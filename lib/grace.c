@@ -18,11 +18,13 @@
  *       sees offline comes online after the unlinks it freed for.
  *
  * R1  publish:   store_release(seq)        pairs with load_acquire(seq) in scan
- * R2  publish:   fence_seq_cst after it     pairs with R4 and R5's fences
- * R3  advance:   fetch_add_acq_rel(wr_seq)  pairs with R2 (fence-acquire) and
- *                                           R5's load_acquire(wr_seq)
+ * R2  publish:   load_acquire(wr_seq), then fence_seq_cst after the store;
+ *                                           pairs with R3, R4 and R5
+ * R3  advance:   fetch_add_release(wr_seq)  pairs with R2's and R5's
+ *                                           load_acquire(wr_seq)
  * R4  goal:      fence_seq_cst, then load(wr_seq)   pairs with R2, R5
  * R5  scan:      load_acquire(wr_seq), fence_seq_cst, then each seq
+ *                (acquire); rd_seq read with acquire
  *
  * docs/design.md walks through each case.
  */
@@ -32,20 +34,25 @@
 
 #include "internal.h"
 
-/* R1 + R2: the thread's seq becomes wr. */
-void qsbr__publish(qsbr_thread *t, qsbr_seq wr)
+/* R1 + R2: the thread's seq becomes the current wr_seq. */
+static void publish(qsbr_thread *t)
 {
+	/* R2: acquire pairs with the release RMW in qsbr__advance (R3): the
+	 * unlinks of whoever advanced are visible to our later loads. */
+	qsbr_seq wr = load_acquire(&t->d->wr_seq);
+
 	/* R1: release orders every access the thread made before this quiescent
 	 * state before the store; pairs with load_acquire(seq) in scan(). */
 	store_release(&t->head.seq, wr);
-	/* R2: orders the store above (attach: store->load) and the earlier load
-	 * of wr_seq (acquire via fence) before every later load of shared
-	 * pointers; pairs with the fences in qsbr__goal_after_fence() and scan(). */
+	/* R2: orders the store above (attach: store->load) and the load of
+	 * wr_seq before every later load of shared pointers; pairs with the
+	 * fences in qsbr__goal_after_fence() (R4) and scan() (R5). */
 	fence_seq_cst();
 }
 
 void qsbr__quiescent_slow(qsbr_thread *t, qsbr_seq wr)
 {
+	(void)wr; /* the inline path's relaxed read; publish() reads it again */
 	if (t == NULL) {
 		errno = EINVAL;
 		return;
@@ -56,7 +63,7 @@ void qsbr__quiescent_slow(qsbr_thread *t, qsbr_seq wr)
 		QSBR_ASSERT(false, "qsbr_quiescent: the thread is offline; call qsbr_attach first");
 		return; /* release builds: stay offline */
 	}
-	qsbr__publish(t, wr);
+	publish(t);
 }
 
 void qsbr_attach(qsbr_thread *t)
@@ -68,8 +75,7 @@ void qsbr_attach(qsbr_thread *t)
 	CHECK_OWNER(t, "qsbr_attach");
 	if (load_relaxed(&t->head.seq) != 0)
 		return;
-	/* Relaxed: R2's fence in publish gives it acquire semantics. */
-	qsbr__publish(t, load_relaxed(&t->d->wr_seq));
+	publish(t);
 }
 
 void qsbr_detach(qsbr_thread *t)
@@ -87,9 +93,9 @@ void qsbr_detach(qsbr_thread *t)
 qsbr_seq qsbr__advance(qsbr_domain *d)
 {
 	/* R3: release publishes the caller's unlinks to whoever reads the new
-	 * value (R2's fence-acquire, R5's load_acquire); acquire keeps the
-	 * caller's later polls after it. */
-	return fetch_add_acq_rel(&d->wr_seq, 2) + 2;
+	 * value or a later one (R2's and R5's load_acquire): every later write
+	 * of wr_seq is an RMW, so it stays in this release sequence. */
+	return fetch_add_release(&d->wr_seq, 2) + 2;
 }
 
 qsbr_seq qsbr_advance(qsbr_domain *d)
@@ -108,21 +114,26 @@ qsbr_seq qsbr_advance(qsbr_domain *d)
 qsbr_seq qsbr__goal_after_fence(qsbr_thread *t, uint32_t count, size_t bytes)
 {
 	qsbr_domain *d = t->d;
+	qsbr_seq goal;
 
-	/* R4: orders the caller's unlink stores before the load of wr_seq below
-	 * (store->load needs seq_cst).  Without it a third thread may advance
-	 * past our goal and a reader publish that newer seq while it still
-	 * loads the old pointer.  Pairs with R2's and R5's fences. */
-	fence_seq_cst();
 	t->since_count += count;
 	t->since_bytes += bytes;
 	if (t->since_count >= d->opts.deferred_count || t->since_bytes >= d->opts.deferred_bytes) {
 		t->since_count = 0;
 		t->since_bytes = 0;
-		return qsbr__advance(d);
+		/* R3: the release RMW itself orders the unlinks. */
+		goal = qsbr__advance(d);
+	} else {
+		/* R4: orders the caller's unlink stores before the load of wr_seq
+		 * below (store->load needs seq_cst).  Without it a third thread
+		 * may advance past our goal and a reader publish that newer seq
+		 * while it still loads the old pointer.  Pairs with R2's and R5's
+		 * fences. */
+		fence_seq_cst();
+		goal = load_relaxed(&d->wr_seq) + 2;
 	}
-	/* Relaxed: ordered by R4's fence above. */
-	return load_relaxed(&d->wr_seq) + 2;
+	t->newest_goal = goal;
+	return goal;
 }
 
 qsbr_seq qsbr_deferred_advance(qsbr_thread *t)
@@ -142,6 +153,7 @@ static qsbr_seq scan(qsbr_domain *d)
 	 * count carries its caller's unlinks into our fence below. */
 	qsbr_seq min = load_acquire(&d->wr_seq);
 	qsbr_seq old;
+	bool moved = false;
 
 	/* R5: a thread whose seq we read as 0 fences (R2) after this fence, so it
 	 * sees every unlink ordered before it.  Pairs with R2 and R4. */
@@ -151,7 +163,11 @@ static qsbr_seq scan(qsbr_domain *d)
 		/* Acquire on the links above pairs with ptr_store_release in
 		 * registry.c: a new block's slots are initialised. */
 		for (uint32_t i = 0; i < b->n; i++) {
-			/* R1: pairs with store_release(seq) in publish/detach. */
+			/* R1: pairs with store_release(seq) in publish/detach:
+			 * what the thread did before the value we read happens
+			 * before our callbacks.  Acquire per slot, not one
+			 * acquire fence after the loop: ThreadSanitizer does not
+			 * model fences (on x86 both are plain loads). */
 			qsbr_seq s = load_acquire(&b->slots[i].head.seq);
 
 			if (s != 0 && qsbr_seq_lt(s, min))
@@ -159,14 +175,16 @@ static qsbr_seq scan(qsbr_domain *d)
 		}
 	}
 	fetch_add_relaxed(&d->n_scans, 1);
-	old = load_relaxed(&d->rd_seq);
-	while (qsbr_seq_lt(old, min)) {
-		/* Release pairs with load_acquire(rd_seq) in poll: what we acquired
-		 * from the threads' seqs reaches a poller that trusts the cache. */
-		if (cas_release(&d->rd_seq, &old, min))
-			return min;
+	/* Acquire: we may return another scanner's value (below); pairs with
+	 * its release CAS. */
+	old = load_acquire(&d->rd_seq);
+	while (qsbr_seq_lt(old, min) && !moved) {
+		/* Release pairs with load_acquire(rd_seq) in poll and here: what
+		 * we acquired from the threads' seqs reaches whoever trusts the
+		 * cache.  Acquire on failure, for the same reason as above. */
+		moved = cas_release_acquire(&d->rd_seq, &old, min);
 	}
-	return seq_max(old, min);
+	return moved ? min : seq_max(old, min);
 }
 
 bool qsbr__poll_domain(qsbr_domain *d, qsbr_seq goal)
@@ -217,7 +235,7 @@ void qsbr_synchronize(qsbr_thread *t)
 		return;
 	}
 	CHECK_OWNER(t, "qsbr_synchronize");
-	QSBR_ASSERT(!t->in_reclaim, "qsbr_synchronize: called from a reclaim callback");
+	QSBR_ASSERT(!qsbr__in_callback(), "qsbr_synchronize: called from a reclaim callback");
 	goal = qsbr__advance(t->d);
 	for (;;) {
 		if (load_relaxed(&t->head.seq) != 0)

@@ -70,7 +70,9 @@ struct qsbr_thread {
 	/* Owner-private from here (own cache lines). */
 	alignas(CACHELINE) pthread_t owner;
 	enum slot_state state;
-	bool in_reclaim;
+	uint32_t batch_limit;  /* copies of the domain's options, on the hot line */
+	size_t bytes_limit;
+	qsbr_seq newest_goal;  /* the last goal this thread made (goals only grow) */
 	uint32_t since_count;  /* objects retired since this thread's last advance */
 	size_t since_bytes;
 	struct batch open;     /* being filled; no goal yet */
@@ -93,7 +95,7 @@ struct slot_block {
 struct qsbr_domain {
 	alignas(CACHELINE) au64 wr_seq; /* own line: every quiescent reads it */
 	alignas(CACHELINE) au64 rd_seq; /* cached minimum, CAS'd by scanners */
-	au64 n_scans;
+	alignas(CACHELINE) au64 n_scans;
 
 	alignas(CACHELINE) void *_Atomic blocks; /* struct slot_block *, first block */
 	qsbr_options opts;
@@ -111,6 +113,7 @@ struct qsbr_domain {
 	struct batch orphans[ORPHAN_RING_SIZE];
 	uint32_t orphan_head, orphan_len;
 	uint64_t orphans_added;       /* nodes ever handed over, under orphan_lock */
+	qsbr_seq orphan_max_goal;     /* newest goal in the ring, under orphan_lock */
 	au64 orphans_waiting;         /* hint for drainers: nonzero when orphan_len > 0 */
 
 	pthread_mutex_t drain_lock;   /* one drainer at a time: orphans run in order */
@@ -131,13 +134,13 @@ _Noreturn void qsbr__fail(const char *fmt, ...);
 qsbr_seq qsbr__advance(qsbr_domain *d);
 qsbr_seq qsbr__goal_after_fence(qsbr_thread *t, uint32_t count, size_t bytes);
 bool qsbr__poll_domain(qsbr_domain *d, qsbr_seq goal);
-void qsbr__publish(qsbr_thread *t, qsbr_seq wr);
 void qsbr__backoff(unsigned *round);
 
 /* retire.c */
 void qsbr__seal(qsbr_thread *t);
 size_t qsbr__run_reached(qsbr_thread *t);
 void qsbr__retire_exit(qsbr_thread *t);
+bool qsbr__in_callback(void);
 size_t qsbr__drain_orphans(qsbr_domain *d, qsbr_thread *t, bool wait, bool all);
 
 /* registry.c */

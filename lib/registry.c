@@ -108,7 +108,9 @@ qsbr_thread *qsbr_register(qsbr_domain *d)
 	}
 	t->owner = pthread_self();
 	t->state = SLOT_USED;
-	t->in_reclaim = false;
+	t->batch_limit = d->opts.batch_size;
+	t->bytes_limit = d->opts.deferred_bytes;
+	t->newest_goal = load_relaxed(&d->wr_seq);
 	t->since_count = 0;
 	t->since_bytes = 0;
 	t->open = (struct batch){ 0 };
@@ -136,7 +138,11 @@ void qsbr_unregister(qsbr_thread *t)
 		return;
 	}
 	CHECK_OWNER(t, "qsbr_unregister");
-	QSBR_ASSERT(!t->in_reclaim, "qsbr_unregister: called from a reclaim callback");
+	QSBR_ASSERT(!qsbr__in_callback(), "qsbr_unregister: called from a reclaim callback");
+	if (qsbr__in_callback()) {
+		errno = EDEADLK; /* the running reclaim still uses the handle */
+		return;
+	}
 	d = t->d;
 	/* Offline first, so our own seq holds nothing back; run what is already
 	 * safe and hand the rest over. */

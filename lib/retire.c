@@ -30,7 +30,9 @@ static void batch_append(struct batch *dst, const struct batch *src)
 	dst->last = src->last;
 	dst->count += src->count;
 	dst->bytes += src->bytes;
-	dst->goal = src->goal;
+	/* The orphan ring mixes threads, whose goals are not ordered: keep the
+	 * later goal, never lower one. */
+	dst->goal = seq_max(dst->goal, src->goal);
 }
 
 /* Pushes b at the tail of a ring, merging into the tail when full. */
@@ -57,6 +59,15 @@ void qsbr__seal(qsbr_thread *t)
 	ring_push(t->ring, RING_SIZE, t->ring_head, &t->ring_len, &b);
 }
 
+/* Set while this thread runs callbacks, whichever handle or domain: a
+ * callback's reclaim runs nothing, its barrier is refused. */
+static _Thread_local bool in_callback;
+
+bool qsbr__in_callback(void)
+{
+	return in_callback;
+}
+
 static void wrap_run(qsbr_node *n)
 {
 	struct wrap *w = (struct wrap *)n;
@@ -70,7 +81,9 @@ static void wrap_run(qsbr_node *n)
 static void run_chain(qsbr_thread *t, const struct batch *b)
 {
 	qsbr_node *n = b->first;
+	bool outer = in_callback;
 
+	in_callback = true;
 	for (size_t i = 0; i < b->count; i++) {
 		qsbr_node *next = n->next;
 
@@ -86,6 +99,7 @@ static void run_chain(qsbr_thread *t, const struct batch *b)
 		}
 		n = next;
 	}
+	in_callback = outer;
 }
 
 /* Runs this thread's batches whose goal is reached, oldest first. */
@@ -93,9 +107,8 @@ size_t qsbr__run_reached(qsbr_thread *t)
 {
 	size_t ran = 0;
 
-	if (t->in_reclaim)
+	if (in_callback)
 		return 0; /* called from a callback: the outer loop goes on */
-	t->in_reclaim = true;
 	while (t->ring_len > 0 && qsbr__poll_domain(t->d, t->ring[t->ring_head].goal)) {
 		/* Take the batch off the ring before running it: callbacks may
 		 * retire, which appends to open and may close it into the ring. */
@@ -108,7 +121,6 @@ size_t qsbr__run_reached(qsbr_thread *t)
 		add_relaxed_owner(&t->n_bytes_freed, b.bytes);
 		ran += b.count;
 	}
-	t->in_reclaim = false;
 	return ran;
 }
 
@@ -120,11 +132,11 @@ static void advance_if_behind(qsbr_domain *d, qsbr_seq goal)
 		qsbr__advance(d);
 }
 
-/* The same for the newest batch t holds, if any. */
+/* The same for the newest goal t made: its batches' and its
+ * qsbr_deferred_advance callers'. */
 static void advance_for_thread(qsbr_thread *t)
 {
-	if (t->ring_len > 0)
-		advance_if_behind(t->d, t->ring[(t->ring_head + t->ring_len - 1) % RING_SIZE].goal);
+	advance_if_behind(t->d, t->newest_goal);
 }
 
 /*
@@ -135,10 +147,10 @@ static void advance_for_thread(qsbr_thread *t)
 size_t qsbr__drain_orphans(qsbr_domain *d, qsbr_thread *t, bool wait, bool all)
 {
 	size_t ran = 0;
-	qsbr_seq tail_goal = 0;
+	qsbr_seq max_goal = 0;
 
-	if (t != NULL && t->in_reclaim)
-		return 0; /* called from a callback */
+	if (in_callback)
+		return 0;
 	if (!wait) {
 		/* Relaxed hint; a stale zero only delays draining to a later call. */
 		if (load_relaxed(&d->orphans_waiting) == 0)
@@ -148,8 +160,6 @@ size_t qsbr__drain_orphans(qsbr_domain *d, qsbr_thread *t, bool wait, bool all)
 	} else {
 		pthread_mutex_lock(&d->drain_lock);
 	}
-	if (t != NULL)
-		t->in_reclaim = true;
 	for (;;) {
 		struct batch b;
 		bool reached;
@@ -160,7 +170,7 @@ size_t qsbr__drain_orphans(qsbr_domain *d, qsbr_thread *t, bool wait, bool all)
 			break;
 		}
 		b = d->orphans[d->orphan_head];
-		tail_goal = d->orphans[(d->orphan_head + d->orphan_len - 1) % ORPHAN_RING_SIZE].goal;
+		max_goal = d->orphan_max_goal;
 		reached = all || qsbr__poll_domain(d, b.goal);
 		if (reached) {
 			d->orphan_head = (d->orphan_head + 1) % ORPHAN_RING_SIZE;
@@ -169,7 +179,7 @@ size_t qsbr__drain_orphans(qsbr_domain *d, qsbr_thread *t, bool wait, bool all)
 		}
 		pthread_mutex_unlock(&d->orphan_lock);
 		if (!reached) {
-			advance_if_behind(d, tail_goal);
+			advance_if_behind(d, max_goal);
 			break;
 		}
 		run_chain(t, &b);
@@ -179,8 +189,6 @@ size_t qsbr__drain_orphans(qsbr_domain *d, qsbr_thread *t, bool wait, bool all)
 		add_relaxed_owner(&d->orphans_bytes_freed, b.bytes);
 		ran += b.count;
 	}
-	if (t != NULL)
-		t->in_reclaim = false;
 	pthread_mutex_unlock(&d->drain_lock);
 	return ran;
 }
@@ -198,6 +206,7 @@ static void handover(qsbr_thread *t)
 
 		ring_push(d->orphans, ORPHAN_RING_SIZE, d->orphan_head, &d->orphan_len, b);
 		d->orphans_added += b->count;
+		d->orphan_max_goal = seq_max(d->orphan_max_goal, b->goal);
 		t->ring_head = (t->ring_head + 1) % RING_SIZE;
 		t->ring_len--;
 	}
@@ -256,12 +265,16 @@ void qsbr_retire_node_sized(qsbr_thread *t, qsbr_node *n, void (*fn)(qsbr_node *
 		o->first = n;
 	o->last = n;
 	o->count++;
-	o->bytes += bytes;
 	add_relaxed_owner(&t->n_retired, 1);
-	if (bytes != 0)
+	if (bytes != 0) {
+		o->bytes += bytes;
 		add_relaxed_owner(&t->n_bytes_retired, bytes);
-	if (QSBR__UNLIKELY(o->count >= t->d->opts.batch_size ||
-			   t->since_bytes + o->bytes >= t->d->opts.deferred_bytes))
+		if (t->since_bytes + o->bytes >= t->bytes_limit) {
+			retire_slow(t);
+			return;
+		}
+	}
+	if (QSBR__UNLIKELY(o->count >= t->batch_limit))
 		retire_slow(t);
 }
 
@@ -277,6 +290,8 @@ int qsbr_retire_sized(qsbr_thread *t, void *p, void (*free_fn)(void *p), size_t 
 	if (t == NULL || p == NULL || free_fn == NULL)
 		return EINVAL;
 	CHECK_OWNER(t, "qsbr_retire");
+	QSBR_ASSERT(load_relaxed(&t->head.seq) != 0,
+		    "qsbr_retire: the thread is offline; call qsbr_attach first");
 	w = t->wcache;
 	if (w != NULL) {
 		t->wcache = (struct wrap *)w->node.next;
@@ -306,7 +321,7 @@ size_t qsbr_reclaim(qsbr_thread *t)
 		return 0;
 	}
 	CHECK_OWNER(t, "qsbr_reclaim");
-	if (t->in_reclaim)
+	if (in_callback)
 		return 0;
 	qsbr__seal(t);
 	advance_for_thread(t);
@@ -325,7 +340,11 @@ void qsbr_barrier(qsbr_thread *t)
 		return;
 	}
 	CHECK_OWNER(t, "qsbr_barrier");
-	QSBR_ASSERT(!t->in_reclaim, "qsbr_barrier: called from a reclaim callback");
+	QSBR_ASSERT(!in_callback, "qsbr_barrier: called from a reclaim callback");
+	if (in_callback) {
+		errno = EDEADLK; /* it would wait on itself */
+		return;
+	}
 	d = t->d;
 	own_target = load_relaxed(&t->n_retired);
 	pthread_mutex_lock(&d->orphan_lock);

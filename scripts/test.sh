@@ -3,6 +3,7 @@
 # AddressSanitizer + UndefinedBehaviorSanitizer, and a plain build whose
 # sequence starts near UINT64_MAX (stress suite only, so it wraps).
 # Installs what is missing first.  Build folders go under build/.
+# STRESS_SECONDS (default 10) sets the length of each stress test.
 # Prints one closing line, "N passed, N failed", and fails if no test ran.
 set -eu
 cd "$(dirname "$0")/.."
@@ -18,10 +19,11 @@ setup() { # name, meson options...
 		meson setup "$dir" "$@" >/dev/null
 	fi
 }
-setup plain
-setup tsan -Db_sanitize=thread -Db_lundef=false
-setup asan -Db_sanitize=address,undefined -Db_lundef=false
-setup wrap -Dseq_start=near-wrap
+secs=${STRESS_SECONDS:-10}
+setup plain -Dstress_seconds="$secs"
+setup tsan -Db_sanitize=thread -Db_lundef=false -Dstress_seconds="$secs"
+setup asan -Db_sanitize=address,undefined -Db_lundef=false -Dstress_seconds="$secs"
+setup wrap -Dseq_start=near-wrap -Dstress_seconds="$secs"
 
 status=0
 for b in $builds; do

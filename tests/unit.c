@@ -557,6 +557,13 @@ static void retire_ten(struct puppet *p, void *arg)
 	retire_ids(p->t, *base, *base + 10);
 }
 
+static void retire_one(struct puppet *p, void *arg)
+{
+	int *id = arg;
+
+	retire_ids(p->t, *id, *id + 1);
+}
+
 static void test_orphan_handoff(void **state)
 {
 	qsbr_domain *d = qsbr_domain_new(NULL);
@@ -637,6 +644,74 @@ static void test_many_orphans(void **state)
 		assert_int_equal(run_order[i], i);
 		assert_int_equal(run_times[i], 1);
 	}
+	qsbr_unregister(t);
+	assert_int_equal(qsbr_domain_delete(d), 0);
+}
+
+/* A merge into a full orphan ring never lowers the tail's goal: batches
+ * from different threads have unordered goals. */
+static void test_orphan_merge_keeps_later_goal(void **state)
+{
+	qsbr_domain *d = domain_with(1, 1, 1);
+	qsbr_thread *t = qsbr_register(d);
+	struct puppet slow, b, mid;
+	int base;
+
+	(void)state;
+	reset_runs();
+	puppet_start(&slow, d); /* holds every orphan back for now */
+	puppet_start(&b, d);
+	base = 0;
+	puppet_do(&b, retire_one, &base); /* a low goal */
+	for (int k = 1; k <= 64; k++) {
+		struct puppet a;
+
+		if (k == 64)
+			puppet_start(&mid, d); /* seq past goals 1..63, before 64's */
+		base = k;
+		puppet_start(&a, d);
+		puppet_do(&a, retire_one, &base);
+		puppet_do(&a, puppet_unregister, NULL);
+		puppet_stop(&a);
+	}
+	puppet_do(&b, puppet_unregister, NULL); /* ring full: merges into 64's */
+	puppet_stop(&b);
+	puppet_do(&slow, puppet_detach, NULL);
+	qsbr_quiescent(t);
+	qsbr_reclaim(t);
+	for (int k = 1; k < 64; k++)
+		assert_int_equal(run_times[k], 1);
+	assert_int_equal(run_times[64], 0); /* mid has not passed its goal */
+	assert_int_equal(run_times[0], 0);  /* merged behind it */
+	puppet_do(&mid, puppet_quiescent, NULL);
+	reclaim_all(t, d);
+	assert_int_equal(run_times[64], 1);
+	assert_int_equal(run_times[0], 1);
+	puppet_stop(&mid);
+	puppet_stop(&slow);
+	qsbr_unregister(t);
+	assert_int_equal(qsbr_domain_delete(d), 0);
+}
+
+/* Goals from qsbr_deferred_advance are advanced to by reclaim and barrier. */
+static void test_deferred_goal_reached_by_reclaim(void **state)
+{
+	qsbr_domain *d = qsbr_domain_new(NULL);
+	qsbr_thread *t = qsbr_register(d);
+	qsbr_seq g;
+	int i;
+
+	(void)state;
+	g = qsbr_deferred_advance(t);
+	for (i = 0; i < 3 && !qsbr_poll(t, g); i++) {
+		qsbr_reclaim(t);
+		qsbr_quiescent(t);
+	}
+	assert_true(qsbr_poll(t, g));
+	g = qsbr_deferred_advance(t);
+	qsbr_barrier(t);
+	qsbr_quiescent(t);
+	assert_true(qsbr_poll(t, g));
 	qsbr_unregister(t);
 	assert_int_equal(qsbr_domain_delete(d), 0);
 }
@@ -825,6 +900,8 @@ int main(void)
 		cmocka_unit_test(test_orphan_handoff),
 		cmocka_unit_test(test_delete_busy_then_runs_pending),
 		cmocka_unit_test(test_many_orphans),
+		cmocka_unit_test(test_orphan_merge_keeps_later_goal),
+		cmocka_unit_test(test_deferred_goal_reached_by_reclaim),
 		cmocka_unit_test(test_slot_reuse),
 		cmocka_unit_test(test_synchronize),
 		cmocka_unit_test(test_barrier),
