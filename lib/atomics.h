@@ -49,6 +49,21 @@ static inline uint64_t fetch_add_release(au64 *p, uint64_t v)
 	return atomic_fetch_add_explicit(p, v, memory_order_release);
 }
 
+static inline uint64_t fetch_or_relaxed(au64 *p, uint64_t v)
+{
+	return atomic_fetch_or_explicit(p, v, memory_order_relaxed);
+}
+
+static inline uint64_t fetch_sub_release(au64 *p, uint64_t v)
+{
+	return atomic_fetch_sub_explicit(p, v, memory_order_release);
+}
+
+static inline uint64_t fetch_and_release(au64 *p, uint64_t v)
+{
+	return atomic_fetch_and_explicit(p, v, memory_order_release);
+}
+
 /* Release on success, acquire on failure (the value read is used). */
 static inline bool cas_release_acquire(au64 *p, uint64_t *expected, uint64_t desired)
 {
@@ -64,6 +79,11 @@ static inline void *ptr_load_acquire(void *_Atomic const *p)
 static inline void *ptr_load_relaxed(void *_Atomic const *p)
 {
 	return atomic_load_explicit(p, memory_order_relaxed);
+}
+
+static inline void ptr_store_relaxed(void *_Atomic *p, void *v)
+{
+	atomic_store_explicit(p, v, memory_order_relaxed);
 }
 
 static inline void ptr_store_release(void *_Atomic *p, void *v)

@@ -75,6 +75,13 @@ void qsbr_attach(qsbr_thread *t)
 	CHECK_OWNER(t, "qsbr_attach");
 	if (load_relaxed(&t->head.seq) != 0)
 		return;
+	/* Relaxed: a scan that sees count and bit before our seq reads 0 or a
+	 * stale, smaller seq, which only makes it wait; one that misses either
+	 * is ordered by R2's fence below like one that reads seq 0 (design.md:
+	 * both are RMWs sequenced before that fence, and no later write to
+	 * them undoes ours until we detach). */
+	fetch_add_relaxed(t->group_online, 1);
+	fetch_or_relaxed(t->mask_word, t->mask_bit);
 	publish(t);
 }
 
@@ -85,9 +92,15 @@ void qsbr_detach(qsbr_thread *t)
 		return;
 	}
 	CHECK_OWNER(t, "qsbr_detach");
+	if (load_relaxed(&t->head.seq) == 0)
+		return;
 	/* R1: release orders the thread's accesses before it reads as offline;
-	 * pairs with load_acquire(seq) in scan(). */
+	 * pairs with load_acquire(seq) in scan()... */
 	store_release(&t->head.seq, 0);
+	/* ... and with load_acquire of the mask and count in scan(), for a scan
+	 * that skips the slot or its group. */
+	fetch_and_release(t->mask_word, ~t->mask_bit);
+	fetch_sub_release(t->group_online, 1);
 }
 
 qsbr_seq qsbr__advance(qsbr_domain *d)
@@ -146,6 +159,44 @@ qsbr_seq qsbr_deferred_advance(qsbr_thread *t)
 	return qsbr__goal_after_fence(t, 1, 0);
 }
 
+/* Lowers *min to the seq of each online slot of block b; *who gets the
+ * slot that holds the minimum. */
+static void scan_block(struct slot_block *b, qsbr_seq *min, qsbr_thread **who)
+{
+	/* Relaxed: a slot handed out after this load belongs to a thread whose
+	 * attach fence (R2) follows our R5 fence, as for a bit we miss. */
+	uint64_t words = (load_relaxed(&b->used) + 63) / 64;
+
+	for (uint64_t g = 0; g * 8 < words; g++) {
+		uint64_t end = (g + 1) * 8 < words ? (g + 1) * 8 : words;
+
+		/* Acquire pairs with fetch_sub_release in detach: if we see none
+		 * online, each went offline after all it did online; one whose
+		 * attach we do not see fences (R2) after our fence. */
+		if (load_acquire(&b->group_online[g]) == 0)
+			continue;
+		for (uint64_t w = g * 8; w < end; w++) {
+			/* Acquire pairs with fetch_and_release in detach, as
+			 * above, for a slot whose bit we see clear. */
+			uint64_t bits = load_acquire(&b->mask[w]);
+
+			for (; bits != 0; bits &= bits - 1) {
+				qsbr_thread *t = &b->slots[w * 64 + (uint64_t)__builtin_ctzll(bits)];
+				/* R1: pairs with store_release(seq) in publish and
+				 * detach.  Acquire per slot, not one acquire fence
+				 * after the loop: ThreadSanitizer does not model
+				 * fences (on x86 both are plain loads). */
+				qsbr_seq s = load_acquire(&t->head.seq);
+
+				if (s != 0 && qsbr_seq_lt(s, *min)) {
+					*min = s;
+					*who = t;
+				}
+			}
+		}
+	}
+}
+
 /* Minimum seq over online threads, and rd_seq moved up to it. */
 static qsbr_seq scan(qsbr_domain *d)
 {
@@ -153,27 +204,21 @@ static qsbr_seq scan(qsbr_domain *d)
 	 * count carries its caller's unlinks into our fence below. */
 	qsbr_seq min = load_acquire(&d->wr_seq);
 	qsbr_seq old;
+	qsbr_thread *who = NULL;
 	bool moved = false;
 
-	/* R5: a thread whose seq we read as 0 fences (R2) after this fence, so it
-	 * sees every unlink ordered before it.  Pairs with R2 and R4. */
+	/* R5: a thread whose seq we read as 0 (or whose bit or count we miss)
+	 * fences (R2) after this fence, so it sees every unlink ordered before
+	 * it.  Pairs with R2 and R4. */
 	fence_seq_cst();
-	for (struct slot_block *b = ptr_load_acquire(&d->blocks); b != NULL;
-	     b = ptr_load_acquire(&b->next)) {
-		/* Acquire on the links above pairs with ptr_store_release in
-		 * registry.c: a new block's slots are initialised. */
-		for (uint32_t i = 0; i < b->n; i++) {
-			/* R1: pairs with store_release(seq) in publish/detach:
-			 * what the thread did before the value we read happens
-			 * before our callbacks.  Acquire per slot, not one
-			 * acquire fence after the loop: ThreadSanitizer does not
-			 * model fences (on x86 both are plain loads). */
-			qsbr_seq s = load_acquire(&b->slots[i].head.seq);
-
-			if (s != 0 && qsbr_seq_lt(s, min))
-				min = s;
-		}
-	}
+	/* Acquire pairs with store_release(n_blocks) in registry.c: a new
+	 * block's slots and masks are initialised. */
+	for (uint64_t k = 0, n = load_acquire(&d->n_blocks); k < n; k++)
+		scan_block(d->blocks[k], &min, &who);
+	/* A hint for the next poll (see qsbr__poll_domain); relaxed, and only
+	 * written when it changes, to keep the line quiet. */
+	if (ptr_load_relaxed(&d->blocker) != who)
+		ptr_store_relaxed(&d->blocker, who);
 	fetch_add_relaxed(&d->n_scans, 1);
 	/* Acquire: we may return another scanner's value (below); pairs with
 	 * its release CAS. */
@@ -189,12 +234,25 @@ static qsbr_seq scan(qsbr_domain *d)
 
 bool qsbr__poll_domain(qsbr_domain *d, qsbr_seq goal)
 {
+	const qsbr_thread *blocker;
+
 	/* Acquire pairs with cas_release in scan(). */
 	if (qsbr_seq_leq(goal, load_acquire(&d->rd_seq)))
 		return true;
 	/* Not advanced to yet: no scan can succeed. */
 	if (qsbr_seq_lt(load_relaxed(&d->wr_seq), goal))
 		return false;
+	/* The thread that held the last scan back still does: no scan can
+	 * succeed.  Relaxed: a "no" frees nothing, and a stale read only delays
+	 * the answer to a later poll.  So a poll that fails costs O(1), and a
+	 * full scan runs about once per thread that falls behind. */
+	blocker = ptr_load_relaxed(&d->blocker);
+	if (blocker != NULL) {
+		qsbr_seq s = load_relaxed(&blocker->head.seq);
+
+		if (s != 0 && qsbr_seq_lt(s, goal))
+			return false;
+	}
 	return qsbr_seq_leq(goal, scan(d));
 }
 

@@ -66,6 +66,9 @@ struct qsbr_thread {
 	/* Line 0, read by scanners: seq, and the read-only pointers. */
 	struct qsbr__thread_head head;
 	qsbr_domain *d;
+	au64 *mask_word;        /* this slot's word in its block's online mask */
+	uint64_t mask_bit;
+	au64 *group_online;     /* its group's count of online slots */
 
 	/* Owner-private from here (own cache lines). */
 	alignas(CACHELINE) pthread_t owner;
@@ -86,26 +89,38 @@ struct qsbr_thread {
 	au64 n_retired, n_freed, n_bytes_retired, n_bytes_freed;
 };
 
+#define MAX_BLOCKS 24u      /* block k holds 8 << k slots */
+#define GROUP_SLOTS 512u    /* slots per online count: a cache line of mask */
+
+/*
+ * Bit i of mask[i / 64] is set while slot i is online; group_online[g]
+ * counts the set bits of slots g * 512 .. g * 512 + 511.  Attach sets,
+ * detach clears.  A scan reads a group's mask only when its count is not 0,
+ * and a slot only when its bit is set: its cost follows the online threads,
+ * plus one word per 512 slots.
+ */
 struct slot_block {
-	void *_Atomic next;     /* struct slot_block *; append-only */
-	uint32_t n, used;
-	alignas(CACHELINE) struct qsbr_thread slots[];
+	uint32_t n;
+	au64 used;              /* slots handed out; grows under reg_lock */
+	au64 *group_online;     /* ceil(n / 512) counts, in this allocation */
+	au64 *mask;             /* ceil(n / 64) words, in this allocation */
+	struct qsbr_thread *slots; /* n slots, in this allocation */
 };
 
 struct qsbr_domain {
 	alignas(CACHELINE) au64 wr_seq; /* own line: every quiescent reads it */
 	alignas(CACHELINE) au64 rd_seq; /* cached minimum, CAS'd by scanners */
+	void *_Atomic blocker;  /* qsbr_thread * that held the last scan back */
 	alignas(CACHELINE) au64 n_scans;
 
-	alignas(CACHELINE) void *_Atomic blocks; /* struct slot_block *, first block */
+	alignas(CACHELINE) au64 n_blocks; /* blocks[0 .. n_blocks - 1] are set */
+	struct slot_block *blocks[MAX_BLOCKS];
 	qsbr_options opts;
 	qsbr_seq initial_seq;
 
 	pthread_mutex_t reg_lock; /* registry: blocks, free list, counts */
-	struct slot_block *last_block;
 	struct qsbr_thread *free_slots;
 	uint32_t n_threads;
-	uint32_t next_block_slots;
 	uint64_t departed_retired, departed_freed; /* folded in at unregister */
 	uint64_t departed_bytes_retired, departed_bytes_freed;
 

@@ -1,14 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The thread registry.  Slots live in blocks that are linked once and never
- * moved or freed before the domain: a handle (a slot's address) stays valid
- * while its thread is registered, and a scanner walking the block list never
- * reads freed memory.  Blocks double in size (8, 16, ... 1024 slots), so a
- * domain with few threads stays small.  Each slot is cache-line aligned; the
- * line that scanners read holds only seq and read-only pointers.
+ * The thread registry.  Slots live in blocks that are never moved or freed
+ * before the domain: a handle (a slot's address) stays valid while its thread
+ * is registered, and a scanner never reads freed memory.  Block k holds
+ * 8 << k slots, so a domain with few threads stays small and 24 blocks hold
+ * any number of threads; the domain keeps them in a fixed directory, so a
+ * scan finds them without chasing links.  Each slot is cache-line aligned;
+ * the line that scanners read holds only seq and read-only pointers.  The
+ * online counts and masks that let a scan skip offline slots are in
+ * internal.h.
  *
  * reg_lock serialises register/unregister (free list, block growth, counts);
- * scanners take no lock.  A freed slot reads as offline (seq 0) until reused.
+ * scanners take no lock.  A freed slot reads as offline until reused.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -17,78 +20,88 @@
 #include "internal.h"
 
 #define FIRST_BLOCK_SLOTS 8u
-#define MAX_BLOCK_SLOTS 1024u
+
+static size_t round_up(size_t n, size_t to)
+{
+	return (n + to - 1) / to * to;
+}
 
 void qsbr__registry_init(qsbr_domain *d)
 {
-	atomic_init(&d->blocks, NULL);
-	d->last_block = NULL;
+	atomic_init(&d->n_blocks, 0);
+	atomic_init(&d->blocker, NULL);
 	d->free_slots = NULL;
 	d->n_threads = 0;
-	d->next_block_slots = FIRST_BLOCK_SLOTS;
 }
 
 void qsbr__registry_destroy(qsbr_domain *d)
 {
-	struct slot_block *b = ptr_load_relaxed(&d->blocks);
-
-	while (b != NULL) {
-		struct slot_block *next = ptr_load_relaxed(&b->next);
-
-		free(b);
-		b = next;
-	}
+	for (uint64_t k = 0; k < load_relaxed(&d->n_blocks); k++)
+		free(d->blocks[k]);
 }
 
 /* Called with reg_lock held. */
 static struct slot_block *block_new(qsbr_domain *d)
 {
-	uint32_t n = d->next_block_slots;
-	size_t size = sizeof(struct slot_block) + (size_t)n * sizeof(struct qsbr_thread);
+	uint64_t k = load_relaxed(&d->n_blocks);
+	uint32_t n = FIRST_BLOCK_SLOTS << k;
+	size_t groups = (n + GROUP_SLOTS - 1) / GROUP_SLOTS, words = (n + 63) / 64;
+	size_t at_counts = round_up(sizeof(struct slot_block), sizeof(au64));
+	size_t at_mask = round_up(at_counts + groups * sizeof(au64), CACHELINE);
+	size_t at_slots = round_up(at_mask + words * sizeof(au64), CACHELINE);
+	size_t size = at_slots + (size_t)n * sizeof(struct qsbr_thread);
 	struct slot_block *b;
 
-	if (posix_memalign((void **)&b, CACHELINE, size) != 0)
+	if (k == MAX_BLOCKS || posix_memalign((void **)&b, CACHELINE, size) != 0)
 		return NULL;
 	memset(b, 0, size);
-	atomic_init(&b->next, NULL);
 	b->n = n;
-	b->used = 0;
+	atomic_init(&b->used, 0);
+	b->group_online = (au64 *)((char *)b + at_counts);
+	b->mask = (au64 *)((char *)b + at_mask);
+	b->slots = (struct qsbr_thread *)((char *)b + at_slots);
+	for (size_t g = 0; g < groups; g++)
+		atomic_init(&b->group_online[g], 0);
+	for (size_t w = 0; w < words; w++)
+		atomic_init(&b->mask[w], 0);
 	for (uint32_t i = 0; i < n; i++) {
 		struct qsbr_thread *t = &b->slots[i];
 
 		atomic_init(&t->head.seq, 0);
 		t->head.wr_seq = &d->wr_seq;
 		t->d = d;
+		t->mask_word = &b->mask[i / 64];
+		t->mask_bit = UINT64_C(1) << (i % 64);
+		t->group_online = &b->group_online[i / GROUP_SLOTS];
 		t->state = SLOT_FREE;
 	}
-	/* Release pairs with ptr_load_acquire of the links in scan(): a scanner
-	 * that finds the block sees its initialised slots. */
-	if (d->last_block == NULL)
-		ptr_store_release(&d->blocks, b);
-	else
-		ptr_store_release(&d->last_block->next, b);
-	d->last_block = b;
-	if (n < MAX_BLOCK_SLOTS)
-		d->next_block_slots = n * 2;
+	d->blocks[k] = b;
+	/* Release pairs with load_acquire(n_blocks) in scan(): a scanner that
+	 * counts the block sees it, its slots and masks initialised. */
+	store_release(&d->n_blocks, k + 1);
 	return b;
 }
 
 /* Called with reg_lock held. */
 static qsbr_thread *slot_take(qsbr_domain *d)
 {
-	struct slot_block *b = d->last_block;
+	uint64_t k = load_relaxed(&d->n_blocks);
+	struct slot_block *b = k > 0 ? d->blocks[k - 1] : NULL;
 	qsbr_thread *t = d->free_slots;
 
 	if (t != NULL) {
 		d->free_slots = t->next_free;
 		return t;
 	}
-	if (b == NULL || b->used == b->n) {
+	if (b == NULL || load_relaxed(&b->used) == b->n) {
 		b = block_new(d);
 		if (b == NULL)
 			return NULL;
 	}
-	return &b->slots[b->used++];
+	/* Relaxed: a scan that reads the old count skips this slot, and the new
+	 * thread's attach fence (R2) follows the scan's fence (design.md). */
+	store_relaxed(&b->used, load_relaxed(&b->used) + 1);
+	return &b->slots[load_relaxed(&b->used) - 1];
 }
 
 qsbr_thread *qsbr_register(qsbr_domain *d)
@@ -168,9 +181,8 @@ void qsbr_unregister(qsbr_thread *t)
 /* Calls fn on every slot in use.  Called with reg_lock held. */
 void qsbr__registry_each(qsbr_domain *d, void (*fn)(qsbr_thread *t, void *arg), void *arg)
 {
-	for (struct slot_block *b = ptr_load_relaxed(&d->blocks); b != NULL;
-	     b = ptr_load_relaxed(&b->next))
-		for (uint32_t i = 0; i < b->used; i++)
-			if (b->slots[i].state == SLOT_USED)
-				fn(&b->slots[i], arg);
+	for (uint64_t k = 0; k < load_relaxed(&d->n_blocks); k++)
+		for (uint64_t i = 0; i < load_relaxed(&d->blocks[k]->used); i++)
+			if (d->blocks[k]->slots[i].state == SLOT_USED)
+				fn(&d->blocks[k]->slots[i], arg);
 }

@@ -2,7 +2,10 @@
 # Installs the Debian packages the build, tests, benchmarks and demo need,
 # when any is missing.  Uses sudo when not root.
 set -eu
-pkgs="meson ninja-build pkg-config gcc g++ libcmocka-dev liburcu-dev libck-dev libbenchmark-dev relacy-dev"
+pkgs="meson ninja-build pkg-config gcc g++ libcmocka-dev liburcu-dev libck-dev libbenchmark-dev relacy-dev python3-matplotlib"
+# Consumer tests (cmake), man page checks (man-db, groff-base), ABI symbol
+# check (binutils: nm, readelf).
+pkgs="$pkgs cmake man-db groff-base binutils"
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -738,6 +738,56 @@ static void test_slot_reuse(void **state)
 	assert_int_equal(qsbr_domain_delete(d), 0);
 }
 
+/* Scans skip offline slots by the online masks and group counts: every
+ * online slot, wherever it sits, must still hold goals back. */
+static void test_large_registry(void **state)
+{
+	enum { N = 3000 }; /* several blocks, groups and mask words */
+	static qsbr_thread *h[N];
+	static const int probes[] = { 0, 7, 8, 63, 64, 511, 512, 1015, 1016, 2039, 2040, N - 1 };
+	qsbr_domain *d = qsbr_domain_new(NULL);
+	qsbr_thread *t = qsbr_register(d);
+
+	(void)state;
+	for (int i = 0; i < N; i++)
+		h[i] = qsbr_register(d);
+	for (int i = 0; i < N; i++)
+		qsbr_detach(h[i]);
+	assert_int_equal(stats_of(d).online, 1);
+	for (size_t k = 0; k < sizeof(probes) / sizeof(probes[0]); k++) {
+		qsbr_thread *p = h[probes[k]];
+		qsbr_seq g;
+
+		qsbr_attach(p);
+		g = qsbr_advance(d);
+		qsbr_quiescent(t);
+		assert_false(qsbr_poll(t, g)); /* full scan finds p */
+		assert_false(qsbr_poll(t, g)); /* the blocker shortcut */
+		qsbr_quiescent(p);
+		assert_true(qsbr_poll(t, g));
+		/* Offline again: no longer holds anything back. */
+		g = qsbr_advance(d);
+		qsbr_detach(p);
+		qsbr_quiescent(t);
+		assert_true(qsbr_poll(t, g));
+	}
+	/* Two online in one group, one behind: the group is not skipped. */
+	qsbr_attach(h[600]);
+	qsbr_attach(h[601]);
+	qsbr_seq g = qsbr_advance(d);
+	qsbr_quiescent(t);
+	qsbr_quiescent(h[601]);
+	assert_false(qsbr_poll(t, g));
+	qsbr_quiescent(h[600]);
+	assert_true(qsbr_poll(t, g));
+	for (int i = 0; i < N; i++) {
+		qsbr_attach(h[i]);
+		qsbr_unregister(h[i]);
+	}
+	qsbr_unregister(t);
+	assert_int_equal(qsbr_domain_delete(d), 0);
+}
+
 /* ---- synchronize and barrier ---------------------------------------------- */
 
 struct sync_arg {
@@ -903,6 +953,7 @@ int main(void)
 		cmocka_unit_test(test_orphan_merge_keeps_later_goal),
 		cmocka_unit_test(test_deferred_goal_reached_by_reclaim),
 		cmocka_unit_test(test_slot_reuse),
+		cmocka_unit_test(test_large_registry),
 		cmocka_unit_test(test_synchronize),
 		cmocka_unit_test(test_barrier),
 		cmocka_unit_test(test_wraparound),

@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The layouts docs/abi.md lists as ABI, recorded per major version.  A
+ * change here breaks programs built against the old header: it needs a new
+ * QSBR_VERSION_MAJOR, a new record below and docs/abi.md updated.  LP64
+ * only; other data models skip (77).
+ */
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <qsbr.h>
+
+static int failed;
+
+static void expect(const char *what, size_t got, size_t want)
+{
+	if (got != want) {
+		printf("FAIL %s is %zu, recorded as %zu for major %d (docs/abi.md)\n", what, got,
+		       want, QSBR_VERSION_MAJOR);
+		failed = 1;
+	}
+}
+
+#define SIZE(T, n) expect("sizeof(" #T ")", sizeof(T), n)
+#define OFF(T, f, n) expect("offsetof(" #T ", " #f ")", offsetof(T, f), n)
+
+int main(void)
+{
+	char v[32];
+
+	if (sizeof(void *) != 8 || sizeof(size_t) != 8) {
+		printf("layouts are recorded for LP64 only\n");
+		return 77;
+	}
+#if QSBR_VERSION_MAJOR == 0
+	SIZE(qsbr_node, 16);
+	OFF(qsbr_node, next, 0);
+	OFF(qsbr_node, fn, 8);
+
+	SIZE(qsbr_options, 32);
+	OFF(qsbr_options, deferred_count, 0);
+	OFF(qsbr_options, deferred_bytes, 8);
+	OFF(qsbr_options, batch_size, 16);
+	OFF(qsbr_options, initial_seq, 24);
+
+	SIZE(qsbr_stats, 56);
+	OFF(qsbr_stats, retired, 0);
+	OFF(qsbr_stats, freed, 8);
+	OFF(qsbr_stats, pending, 16);
+	OFF(qsbr_stats, pending_bytes, 24);
+	OFF(qsbr_stats, advances, 32);
+	OFF(qsbr_stats, scans, 40);
+	OFF(qsbr_stats, threads, 48);
+	OFF(qsbr_stats, online, 52);
+
+	SIZE(struct qsbr__thread_head, 16);
+	OFF(struct qsbr__thread_head, seq, 0);
+	OFF(struct qsbr__thread_head, wr_seq, 8);
+	SIZE(qsbr_seq, 8);
+#else
+#error "no layout recorded for this major version: record it above (docs/abi.md)"
+#endif
+
+	/* The header's version macros agree with each other and the library. */
+	snprintf(v, sizeof(v), "%d.%d.%d", QSBR_VERSION_MAJOR, QSBR_VERSION_MINOR,
+		 QSBR_VERSION_PATCH);
+	if (strcmp(v, QSBR_VERSION_STRING) != 0 || strcmp(v, qsbr_version()) != 0 ||
+	    QSBR_VERSION_NUMBER !=
+		    QSBR_VERSION_MAJOR * 10000 + QSBR_VERSION_MINOR * 100 + QSBR_VERSION_PATCH) {
+		printf("FAIL version macros %s / %s / library %s disagree\n", v,
+		       QSBR_VERSION_STRING, qsbr_version());
+		failed = 1;
+	}
+	if (!failed)
+		printf("layouts match the record for major %d\n", QSBR_VERSION_MAJOR);
+	return failed;
+}
