@@ -3,13 +3,53 @@
  * The only place lib/ touches <stdatomic.h>.  Each helper's name carries its
  * memory order, so a reader of the algorithm sees every ordering at the call
  * site; the comment at each non-relaxed call says what it pairs with.
+ *
+ * Built with QSBR_MODEL (C++, tests/model), the helpers that protocol.h uses
+ * map to Relacy's atomics with the same orders instead.
  */
 #ifndef QSBR_ATOMICS_H
 #define QSBR_ATOMICS_H
 
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+
+#ifdef QSBR_MODEL
+typedef rl::atomic<uint64_t> au64;
+
+/* The Relacy model (tests/model) runs the protocol of protocol.h on these:
+ * the same helper, the same order, checked by Relacy's memory model. */
+static inline uint64_t load_relaxed(const au64 *p) { return (*p)($).load(rl::mo_relaxed); }
+static inline uint64_t load_acquire(const au64 *p) { return (*p)($).load(rl::mo_acquire); }
+static inline uint64_t load_seq_cst(const au64 *p) { return (*p)($).load(rl::mo_seq_cst); }
+static inline void store_relaxed(au64 *p, uint64_t v) { (*p)($).store(v, rl::mo_relaxed); }
+static inline void store_release(au64 *p, uint64_t v) { (*p)($).store(v, rl::mo_release); }
+static inline uint64_t fetch_add_relaxed(au64 *p, uint64_t v)
+{
+	return (*p)($).fetch_add(v, rl::mo_relaxed);
+}
+static inline uint64_t fetch_add_seq_cst(au64 *p, uint64_t v)
+{
+	return (*p)($).fetch_add(v, rl::mo_seq_cst);
+}
+static inline uint64_t fetch_or_relaxed(au64 *p, uint64_t v)
+{
+	return (*p)($).fetch_or(v, rl::mo_relaxed);
+}
+static inline uint64_t fetch_sub_release(au64 *p, uint64_t v)
+{
+	return (*p)($).fetch_sub(v, rl::mo_release);
+}
+static inline uint64_t fetch_and_release(au64 *p, uint64_t v)
+{
+	return (*p)($).fetch_and(v, rl::mo_release);
+}
+static inline bool cas_release_acquire(au64 *p, uint64_t *expected, uint64_t desired)
+{
+	return (*p)($).compare_exchange_weak(*expected, desired, rl::mo_release, rl::mo_acquire);
+}
+static inline void fence_seq_cst(void) { rl::atomic_thread_fence(rl::mo_seq_cst, $); }
+#else
+#include <stdatomic.h>
 
 typedef _Atomic uint64_t au64;
 
@@ -21,6 +61,11 @@ static inline uint64_t load_relaxed(const au64 *p)
 static inline uint64_t load_acquire(const au64 *p)
 {
 	return atomic_load_explicit(p, memory_order_acquire);
+}
+
+static inline uint64_t load_seq_cst(const au64 *p)
+{
+	return atomic_load_explicit(p, memory_order_seq_cst);
 }
 
 static inline void store_relaxed(au64 *p, uint64_t v)
@@ -44,9 +89,9 @@ static inline uint64_t fetch_add_relaxed(au64 *p, uint64_t v)
 	return atomic_fetch_add_explicit(p, v, memory_order_relaxed);
 }
 
-static inline uint64_t fetch_add_release(au64 *p, uint64_t v)
+static inline uint64_t fetch_add_seq_cst(au64 *p, uint64_t v)
 {
-	return atomic_fetch_add_explicit(p, v, memory_order_release);
+	return atomic_fetch_add_explicit(p, v, memory_order_seq_cst);
 }
 
 static inline uint64_t fetch_or_relaxed(au64 *p, uint64_t v)
@@ -95,6 +140,8 @@ static inline void fence_seq_cst(void)
 {
 	atomic_thread_fence(memory_order_seq_cst);
 }
+
+#endif /* QSBR_MODEL */
 
 static inline void cpu_relax(void)
 {

@@ -147,7 +147,7 @@ _Noreturn void qsbr__fail(const char *fmt, ...);
 
 /* grace.c */
 qsbr_seq qsbr__advance(qsbr_domain *d);
-qsbr_seq qsbr__goal_after_fence(qsbr_thread *t, uint32_t count, size_t bytes);
+qsbr_seq qsbr__make_goal(qsbr_thread *t, uint32_t count, size_t bytes);
 bool qsbr__poll_domain(qsbr_domain *d, qsbr_seq goal);
 void qsbr__backoff(unsigned *round);
 

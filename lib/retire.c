@@ -54,7 +54,7 @@ void qsbr__seal(qsbr_thread *t)
 
 	if (b.count == 0)
 		return;
-	b.goal = qsbr__goal_after_fence(t, (uint32_t)b.count, b.bytes);
+	b.goal = qsbr__make_goal(t, (uint32_t)b.count, b.bytes);
 	t->open = (struct batch){ 0 };
 	ring_push(t->ring, RING_SIZE, t->ring_head, &t->ring_len, &b);
 }
