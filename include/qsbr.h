@@ -72,8 +72,26 @@ typedef struct qsbr_node {
 	void (*fn)(struct qsbr_node *n);
 } qsbr_node;
 
+typedef struct qsbr_stats qsbr_stats;
+
+/* What a stall report says (qsbr_options.on_stall). */
+typedef struct qsbr_stall_info {
+	uint64_t thread_id;    /* qsbr_thread_id() of the thread holding others back */
+	const char *name;      /* its qsbr_thread_set_name(), or "" */
+	uint64_t stalled_ms;   /* how long it has held the same grace period back */
+	uint64_t periods;      /* advances it is behind */
+	uint64_t pending;      /* objects retired in the domain and not yet freed */
+	uint64_t pending_bytes;
+} qsbr_stall_info;
+
+/* Why qsbr_options.on_pressure was called. */
+typedef enum qsbr_pressure {
+	QSBR_PRESSURE_CAP = 1  /* pending objects or bytes passed the cap */
+} qsbr_pressure;
+
 /* Domain options.  Fill with qsbr_options_init(), then change what you need.
- * Invalid values make qsbr_domain_new fail with EINVAL. */
+ * Invalid values make qsbr_domain_new fail with EINVAL.  Zero means the
+ * default (or "off") for every field added after the first four. */
 typedef struct qsbr_options {
 	/* Deferred advance: a thread's retires share goals, and it advances the
 	 * write sequence only after this many objects (default 127; 0 = at
@@ -88,11 +106,39 @@ typedef struct qsbr_options {
 	/* First write sequence: odd, or 0 for the build's default (1, or near
 	 * UINT64_MAX in a -Dseq_start=near-wrap build).  For wraparound tests. */
 	qsbr_seq initial_seq;
+
+	/* Stall detection: an online thread that holds a grace period back for
+	 * stall_ms (0 = off) is reported to on_stall, from the thread whose poll
+	 * noticed it, at most once per stall_ms per domain.  The callback must
+	 * not call into the domain. */
+	uint32_t stall_ms;
+	void (*on_stall)(const qsbr_stall_info *info, void *arg);
+	void *stall_arg;
+
+	/* Memory cap (0 = none): once pending objects or bytes pass it, every
+	 * retiring thread waits at its next qsbr_quiescent or qsbr_reclaim for a
+	 * grace period and frees what it can (as qsbr_barrier would, but only
+	 * for the objects of that moment), and on_pressure (if set) is told,
+	 * at most once per 100 ms.  A stalled thread stops that wait after
+	 * stall_ms (or 1 s): the cap slows retirement, it never deadlocks. */
+	uint64_t max_pending;
+	uint64_t max_pending_bytes;
+	void (*on_pressure)(qsbr_pressure why, const qsbr_stats *now, void *arg);
+	void *pressure_arg;
+
+	/* Allocator for the domain, its registry and qsbr_retire's nodes
+	 * (default malloc family).  alloc returns memory aligned to align (a
+	 * power of two) or NULL; free gets what alloc returned. */
+	void *(*alloc)(size_t size, size_t align, void *arg);
+	void (*free)(void *p, void *arg);
+	void *alloc_arg;
+
+	uint64_t reserved[8]; /* zero: room for later options */
 } qsbr_options;
 
 /* Counters, summed over the domain's threads and its orphans.  Each field is
  * a snapshot; fields read while threads run need not add up exactly. */
-typedef struct qsbr_stats {
+struct qsbr_stats {
 	uint64_t retired;      /* objects retired */
 	uint64_t freed;        /* callbacks run */
 	uint64_t pending;      /* retired - freed */
@@ -101,7 +147,12 @@ typedef struct qsbr_stats {
 	uint64_t scans;        /* full scans of the registry by poll */
 	uint32_t threads;      /* registered threads */
 	uint32_t online;       /* of those, online */
-} qsbr_stats;
+	uint64_t peak_pending; /* highest pending seen at a batch boundary */
+	uint64_t peak_pending_bytes;
+	uint64_t stalls;       /* stall reports made */
+	uint64_t cap_waits;    /* waits forced by the memory cap */
+	uint64_t reserved[6];  /* zero: room for later counters */
+};
 
 /* ---- Sequences ------------------------------------------------------- */
 
@@ -143,6 +194,12 @@ QSBR_API qsbr_thread *qsbr_register(qsbr_domain *d);
  * The handle is invalid afterwards.  NULL: errno EINVAL; from a callback:
  * EDEADLK; nothing happens then. */
 QSBR_API void qsbr_unregister(qsbr_thread *t);
+
+/* A name for stall reports (copied, up to 31 bytes).  Returns 0, or EINVAL. */
+QSBR_API int qsbr_thread_set_name(qsbr_thread *t, const char *name);
+
+/* A number unique to this registration in the domain, for stall reports. */
+QSBR_API uint64_t qsbr_thread_id(const qsbr_thread *t);
 
 /* Offline: the thread holds no reference and never delays reclamation until
  * qsbr_attach.  Idempotent.  Wait-free. */

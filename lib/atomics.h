@@ -31,6 +31,10 @@ static inline uint64_t fetch_add_seq_cst(au64 *p, uint64_t v)
 {
 	return (*p)($).fetch_add(v, rl::mo_seq_cst);
 }
+static inline bool cas_seq_cst(au64 *p, uint64_t *expected, uint64_t desired)
+{
+	return (*p)($).compare_exchange_strong(*expected, desired, rl::mo_seq_cst);
+}
 static inline uint64_t fetch_or_relaxed(au64 *p, uint64_t v)
 {
 	return (*p)($).fetch_or(v, rl::mo_relaxed);
@@ -52,6 +56,49 @@ static inline void fence_seq_cst(void) { rl::atomic_thread_fence(rl::mo_seq_cst,
 #include <stdatomic.h>
 
 typedef _Atomic uint64_t au64;
+typedef _Atomic uint32_t au32;
+
+static inline uint32_t load_relaxed32(const au32 *p)
+{
+	return atomic_load_explicit(p, memory_order_relaxed);
+}
+
+static inline uint32_t load_seq_cst32(const au32 *p)
+{
+	return atomic_load_explicit(p, memory_order_seq_cst);
+}
+
+static inline uint32_t fetch_add_seq_cst32(au32 *p, uint32_t v)
+{
+	return atomic_fetch_add_explicit(p, v, memory_order_seq_cst);
+}
+
+static inline void store_relaxed32(au32 *p, uint32_t v)
+{
+	atomic_store_explicit(p, v, memory_order_relaxed);
+}
+
+static inline uint32_t fetch_sub_relaxed32(au32 *p, uint32_t v)
+{
+	return atomic_fetch_sub_explicit(p, v, memory_order_relaxed);
+}
+
+static inline uint32_t fetch_add_relaxed32(au32 *p, uint32_t v)
+{
+	return atomic_fetch_add_explicit(p, v, memory_order_relaxed);
+}
+
+static inline bool cas_relaxed(au64 *p, uint64_t *expected, uint64_t desired)
+{
+	return atomic_compare_exchange_strong_explicit(p, expected, desired, memory_order_relaxed,
+						       memory_order_relaxed);
+}
+
+static inline bool cas_seq_cst(au64 *p, uint64_t *expected, uint64_t desired)
+{
+	return atomic_compare_exchange_strong_explicit(p, expected, desired, memory_order_seq_cst,
+						       memory_order_seq_cst);
+}
 
 static inline uint64_t load_relaxed(const au64 *p)
 {

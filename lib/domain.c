@@ -21,8 +21,38 @@ int qsbr_options_init(qsbr_options *opts)
 	opts->deferred_count = 127;
 	opts->deferred_bytes = (size_t)1 << 20;
 	opts->batch_size = 32;
-	opts->initial_seq = 0;
 	return 0;
+}
+
+/* The allocator hooks of qsbr_options, or the malloc family. */
+void *qsbr__alloc(const qsbr_options *o, size_t size, size_t align)
+{
+	void *p;
+
+	if (o->alloc != NULL)
+		return o->alloc(size, align, o->alloc_arg);
+	if (align < sizeof(void *))
+		align = sizeof(void *);
+	return posix_memalign(&p, align, size) == 0 ? p : NULL;
+}
+
+void qsbr__free(const qsbr_options *o, void *p)
+{
+	if (o->free != NULL)
+		o->free(p, o->alloc_arg);
+	else
+		free(p);
+}
+
+static bool options_valid(const qsbr_options *o)
+{
+	for (size_t i = 0; i < sizeof(o->reserved) / sizeof(o->reserved[0]); i++)
+		if (o->reserved[i] != 0)
+			return false;
+	return o->batch_size != 0 && o->batch_size <= BATCH_SIZE_MAX &&
+	       (o->initial_seq == 0 || (o->initial_seq & 1) != 0) &&
+	       (o->alloc == NULL) == (o->free == NULL) &&
+	       (o->stall_ms == 0 || o->on_stall != NULL);
 }
 
 static int init_locks(qsbr_domain *d)
@@ -51,14 +81,14 @@ qsbr_domain *qsbr_domain_new(const qsbr_options *opts)
 		o = *opts;
 	else
 		qsbr_options_init(&o);
-	if (o.batch_size == 0 || o.batch_size > BATCH_SIZE_MAX ||
-	    (o.initial_seq != 0 && (o.initial_seq & 1) == 0)) {
+	if (!options_valid(&o)) {
 		errno = EINVAL;
 		return NULL;
 	}
 	if (o.deferred_bytes == 0)
 		o.deferred_bytes = SIZE_MAX; /* no byte limit */
-	if (posix_memalign((void **)&d, CACHELINE, sizeof(*d)) != 0) {
+	d = qsbr__alloc(&o, sizeof(*d), CACHELINE);
+	if (d == NULL) {
 		errno = ENOMEM;
 		return NULL;
 	}
@@ -75,10 +105,11 @@ qsbr_domain *qsbr_domain_new(const qsbr_options *opts)
 	atomic_init(&d->orphans_bytes_freed, 0);
 	qsbr__registry_init(d);
 	if (init_locks(d) != 0) {
-		free(d);
+		qsbr__free(&o, d);
 		errno = ENOMEM;
 		return NULL;
 	}
+	qsbr__domains_add(d);
 	return d;
 }
 
@@ -92,6 +123,7 @@ int qsbr_domain_delete(qsbr_domain *d)
 		return EBUSY;
 	}
 	pthread_mutex_unlock(&d->reg_lock);
+	qsbr__domains_remove(d);
 	/* No thread is registered, so none holds a reference: every orphan's
 	 * goal counts as reached. */
 	qsbr__drain_orphans(d, NULL, true, true);
@@ -99,7 +131,7 @@ int qsbr_domain_delete(qsbr_domain *d)
 	pthread_mutex_destroy(&d->reg_lock);
 	pthread_mutex_destroy(&d->orphan_lock);
 	pthread_mutex_destroy(&d->drain_lock);
-	free(d);
+	qsbr__free(&d->opts, d);
 	return 0;
 }
 
@@ -136,6 +168,10 @@ int qsbr_stats_get(qsbr_domain *d, qsbr_stats *out)
 		s.pending_bytes = 0;
 	s.advances = (load_relaxed(&d->wr_seq) - d->initial_seq) / 2;
 	s.scans = load_relaxed(&d->n_scans);
+	s.peak_pending = load_relaxed(&d->peak_pending);
+	s.peak_pending_bytes = load_relaxed(&d->peak_bytes);
+	s.stalls = load_relaxed(&d->n_stalls);
+	s.cap_waits = load_relaxed(&d->n_cap_waits);
 	*out = s;
 	return 0;
 }

@@ -46,6 +46,9 @@ void qsbr__quiescent_slow(qsbr_thread *t, qsbr_seq wr)
 		return; /* release builds: stay offline */
 	}
 	publish(t);
+	qsbr__wake_waiters(t->d);
+	if (t->cap_wait)
+		qsbr__cap_wait(t);
 }
 
 void qsbr_attach(qsbr_thread *t)
@@ -70,6 +73,7 @@ void qsbr_detach(qsbr_thread *t)
 	if (load_relaxed(&t->head.seq) == 0)
 		return;
 	proto_detach(&t->head.seq, t->group_online, t->mask_word, t->mask_bit);
+	qsbr__wake_waiters(t->d);
 }
 
 qsbr_seq qsbr__advance(qsbr_domain *d)
@@ -147,8 +151,9 @@ static void scan_block(struct slot_block *b, qsbr_seq *min, qsbr_thread **who)
 	}
 }
 
-/* Minimum seq over online threads, and rd_seq moved up to it. */
-static qsbr_seq scan(qsbr_domain *d)
+/* Minimum seq over online threads, and rd_seq moved up to it; *who_out gets
+ * the thread at the minimum, if one is below wr_seq. */
+static qsbr_seq scan(qsbr_domain *d, qsbr_thread **who_out)
 {
 	qsbr_seq min = proto_scan_begin(&d->wr_seq);
 	qsbr_thread *who = NULL;
@@ -162,12 +167,15 @@ static qsbr_seq scan(qsbr_domain *d)
 	if (ptr_load_relaxed(&d->blocker) != who)
 		ptr_store_relaxed(&d->blocker, who);
 	fetch_add_relaxed(&d->n_scans, 1);
+	*who_out = who;
 	return proto_scan_end(&d->rd_seq, min);
 }
 
 bool qsbr__poll_domain(qsbr_domain *d, qsbr_seq goal)
 {
 	const qsbr_thread *blocker;
+	qsbr_thread *who;
+	qsbr_seq min;
 
 	if (qsbr_seq_leq(goal, proto_rd(&d->rd_seq)))
 		return true;
@@ -182,10 +190,17 @@ bool qsbr__poll_domain(qsbr_domain *d, qsbr_seq goal)
 	if (blocker != NULL) {
 		qsbr_seq s = load_relaxed(&blocker->head.seq);
 
-		if (s != 0 && qsbr_seq_lt(s, goal))
+		if (s != 0 && qsbr_seq_lt(s, goal)) {
+			qsbr__stall_check(d, blocker, s);
 			return false;
+		}
 	}
-	return qsbr_seq_leq(goal, scan(d));
+	min = scan(d, &who);
+	if (qsbr_seq_leq(goal, min))
+		return true;
+	if (who != NULL)
+		qsbr__stall_check(d, who, proto_seq(&who->head.seq));
+	return false;
 }
 
 bool qsbr_poll(qsbr_thread *t, qsbr_seq goal)
@@ -196,23 +211,6 @@ bool qsbr_poll(qsbr_thread *t, qsbr_seq goal)
 	}
 	CHECK_OWNER(t, "qsbr_poll");
 	return qsbr__poll_domain(t->d, goal);
-}
-
-/* Spin, then yield, then sleep up to 1 ms. */
-void qsbr__backoff(unsigned *round)
-{
-	unsigned r = (*round)++;
-
-	if (r < 64) {
-		cpu_relax();
-	} else if (r < 128) {
-		sched_yield();
-	} else {
-		unsigned shift = r - 128 < 10 ? r - 128 : 10;
-		struct timespec ts = { 0, 1000L << shift }; /* 1 us .. 1 ms */
-
-		nanosleep(&ts, NULL);
-	}
 }
 
 void qsbr_synchronize(qsbr_thread *t)
@@ -226,12 +224,16 @@ void qsbr_synchronize(qsbr_thread *t)
 	}
 	CHECK_OWNER(t, "qsbr_synchronize");
 	QSBR_ASSERT(!qsbr__in_callback(), "qsbr_synchronize: called from a reclaim callback");
-	goal = qsbr__advance(t->d);
+	/* Concurrent callers share a grace period: a goal past everything
+	 * unlinked before the call (R4), and one advance to it, ours or
+	 * somebody else's. */
+	goal = proto_deferred_goal(&t->d->wr_seq);
+	proto_advance_to(&t->d->wr_seq, goal);
 	for (;;) {
 		if (load_relaxed(&t->head.seq) != 0)
 			qsbr_quiescent(t);
 		if (qsbr__poll_domain(t->d, goal))
 			return;
-		qsbr__backoff(&round);
+		qsbr__wait(t->d, &round);
 	}
 }

@@ -6,7 +6,10 @@
  *   retire.c    per-thread retire lists (batches with goals), reclaim,
  *               barrier, the orphan list of departed threads.
  *   registry.c  the thread registry: slot blocks, register/unregister.
- *   domain.c    domain life cycle, options, statistics, misuse checks.
+ *   domain.c    domain life cycle, options, statistics, misuse checks,
+ *               the allocator hooks.
+ *   health.c    stall reports, the memory cap, waiting (futex), thread
+ *               exit and fork.
  *
  * Invariant: a callback runs only after every thread that was online when its
  * object was unlinked has published a sequence at or past the object's goal,
@@ -84,6 +87,10 @@ struct qsbr_thread {
 	struct wrap *wcache;   /* spare nodes for qsbr_retire */
 	uint32_t wcache_len;
 	struct qsbr_thread *next_free; /* registry free list, under reg_lock */
+	struct qsbr_thread *tls_next;  /* the owner's other handles (health.c) */
+	bool cap_wait;         /* the memory cap asks for a wait at the next quiescent */
+	uint64_t id;           /* qsbr_thread_id, set under reg_lock */
+	char name[32];         /* qsbr_thread_set_name, under reg_lock */
 
 	/* Statistics: written by the owner only, read by qsbr_stats_get. */
 	au64 n_retired, n_freed, n_bytes_retired, n_bytes_freed;
@@ -112,6 +119,23 @@ struct qsbr_domain {
 	alignas(CACHELINE) au64 rd_seq; /* cached minimum, CAS'd by scanners */
 	void *_Atomic blocker;  /* qsbr_thread * that held the last scan back */
 	alignas(CACHELINE) au64 n_scans;
+	au64 n_stalls, n_cap_waits;
+
+	/* Objects and bytes in closed batches not yet freed, domain-wide, kept
+	 * per batch (one RMW per batch): the memory cap and the peaks. */
+	alignas(CACHELINE) au64 sealed_pending, sealed_bytes;
+	au64 peak_pending, peak_bytes;
+	au64 pressure_at_ms;          /* last on_pressure call */
+
+	/* Stall tracking: which slot held polls back, at which seq, since when
+	 * (ms); a heuristic written by pollers with relaxed stores. */
+	alignas(CACHELINE) void *_Atomic stall_who;
+	au64 stall_seq, stall_since_ms, stall_report_ms;
+
+	/* Waiters in synchronize/barrier sleep on futex_word; publishers wake
+	 * them when waiters != 0 (health.c). */
+	alignas(CACHELINE) au32 futex_word;
+	au32 waiters;
 
 	alignas(CACHELINE) au64 n_blocks; /* blocks[0 .. n_blocks - 1] are set */
 	struct slot_block *blocks[MAX_BLOCKS];
@@ -121,6 +145,8 @@ struct qsbr_domain {
 	pthread_mutex_t reg_lock; /* registry: blocks, free list, counts */
 	struct qsbr_thread *free_slots;
 	uint32_t n_threads;
+	uint64_t next_id;
+	struct qsbr_domain *all_next;   /* the list of live domains (health.c) */
 	uint64_t departed_retired, departed_freed; /* folded in at unregister */
 	uint64_t departed_bytes_retired, departed_bytes_freed;
 
@@ -144,12 +170,25 @@ struct wrap {
 
 /* domain.c */
 _Noreturn void qsbr__fail(const char *fmt, ...);
+void *qsbr__alloc(const qsbr_options *o, size_t size, size_t align);
+void qsbr__free(const qsbr_options *o, void *p);
+void qsbr__account(qsbr_domain *d, int64_t count, int64_t bytes);
+
+/* health.c */
+void qsbr__stall_check(qsbr_domain *d, const qsbr_thread *who, qsbr_seq seq);
+void qsbr__wake_waiters(qsbr_domain *d);
+void qsbr__wait(qsbr_domain *d, unsigned *round);
+void qsbr__cap_check(qsbr_thread *t);
+void qsbr__cap_wait(qsbr_thread *t);
+void qsbr__tls_add(qsbr_thread *t);
+void qsbr__tls_remove(qsbr_thread *t);
+int qsbr__domains_add(qsbr_domain *d);
+void qsbr__domains_remove(qsbr_domain *d);
 
 /* grace.c */
 qsbr_seq qsbr__advance(qsbr_domain *d);
 qsbr_seq qsbr__make_goal(qsbr_thread *t, uint32_t count, size_t bytes);
 bool qsbr__poll_domain(qsbr_domain *d, qsbr_seq goal);
-void qsbr__backoff(unsigned *round);
 
 /* retire.c */
 void qsbr__seal(qsbr_thread *t);

@@ -94,6 +94,17 @@ static inline uint64_t proto_deferred_goal(const au64 *wr)
 	return load_relaxed(wr) + 2;
 }
 
+/* R3 for a grace period shared by concurrent waiters: advance to goal (made
+ * by proto_deferred_goal, so R4's fence ordered our unlinks) unless another
+ * thread's advance got there first, in which case R4 covers it (case b2). */
+static inline void proto_advance_to(au64 *wr, uint64_t goal)
+{
+	uint64_t cur = goal - 2;
+
+	/* seq_cst RMW: R3 when it succeeds; failing, it read a later value. */
+	(void)cas_seq_cst(wr, &cur, goal);
+}
+
 /* R5, first half: returns the wr_seq the scan starts its minimum from. */
 static inline uint64_t proto_scan_begin(const au64 *wr)
 {

@@ -37,7 +37,7 @@ void qsbr__registry_init(qsbr_domain *d)
 void qsbr__registry_destroy(qsbr_domain *d)
 {
 	for (uint64_t k = 0; k < load_relaxed(&d->n_blocks); k++)
-		free(d->blocks[k]);
+		qsbr__free(&d->opts, d->blocks[k]);
 }
 
 /* Called with reg_lock held. */
@@ -52,7 +52,10 @@ static struct slot_block *block_new(qsbr_domain *d)
 	size_t size = at_slots + (size_t)n * sizeof(struct qsbr_thread);
 	struct slot_block *b;
 
-	if (k == MAX_BLOCKS || posix_memalign((void **)&b, CACHELINE, size) != 0)
+	if (k == MAX_BLOCKS)
+		return NULL;
+	b = qsbr__alloc(&d->opts, size, CACHELINE);
+	if (b == NULL)
 		return NULL;
 	memset(b, 0, size);
 	b->n = n;
@@ -121,6 +124,10 @@ qsbr_thread *qsbr_register(qsbr_domain *d)
 	}
 	t->owner = pthread_self();
 	t->state = SLOT_USED;
+	t->id = ++d->next_id;
+	t->name[0] = '\0';
+	t->cap_wait = false;
+	t->tls_next = NULL;
 	t->batch_limit = d->opts.batch_size;
 	t->bytes_limit = d->opts.deferred_bytes;
 	t->newest_goal = load_relaxed(&d->wr_seq);
@@ -138,6 +145,7 @@ qsbr_thread *qsbr_register(qsbr_domain *d)
 	store_relaxed(&t->n_bytes_freed, 0);
 	d->n_threads++;
 	pthread_mutex_unlock(&d->reg_lock);
+	qsbr__tls_add(t);
 	qsbr_attach(t);
 	return t;
 }
@@ -157,6 +165,7 @@ void qsbr_unregister(qsbr_thread *t)
 		return;
 	}
 	d = t->d;
+	qsbr__tls_remove(t);
 	/* Offline first, so our own seq holds nothing back; run what is already
 	 * safe and hand the rest over. */
 	qsbr_detach(t);
@@ -176,6 +185,27 @@ void qsbr_unregister(qsbr_thread *t)
 	d->free_slots = t;
 	d->n_threads--;
 	pthread_mutex_unlock(&d->reg_lock);
+}
+
+int qsbr_thread_set_name(qsbr_thread *t, const char *name)
+{
+	if (t == NULL || name == NULL)
+		return EINVAL;
+	CHECK_OWNER(t, "qsbr_thread_set_name");
+	pthread_mutex_lock(&t->d->reg_lock);
+	strncpy(t->name, name, sizeof(t->name) - 1);
+	t->name[sizeof(t->name) - 1] = '\0';
+	pthread_mutex_unlock(&t->d->reg_lock);
+	return 0;
+}
+
+uint64_t qsbr_thread_id(const qsbr_thread *t)
+{
+	if (t == NULL) {
+		errno = EINVAL;
+		return 0;
+	}
+	return t->id;
 }
 
 /* Calls fn on every slot in use.  Called with reg_lock held. */

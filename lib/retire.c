@@ -17,7 +17,7 @@
  * every thread's reclaim, qsbr_barrier and qsbr_domain_delete drain.
  */
 #include <errno.h>
-#include <stdlib.h>
+#include <stdalign.h>
 
 #include "internal.h"
 
@@ -57,6 +57,7 @@ void qsbr__seal(qsbr_thread *t)
 	b.goal = qsbr__make_goal(t, (uint32_t)b.count, b.bytes);
 	t->open = (struct batch){ 0 };
 	ring_push(t->ring, RING_SIZE, t->ring_head, &t->ring_len, &b);
+	qsbr__account(t->d, (int64_t)b.count, (int64_t)b.bytes);
 }
 
 /* Set while this thread runs callbacks, whichever handle or domain: a
@@ -68,17 +69,17 @@ bool qsbr__in_callback(void)
 	return in_callback;
 }
 
-static void wrap_run(qsbr_node *n)
+/* The callback of qsbr_retire's nodes: a marker that run_chain recognises,
+ * since freeing the node needs the domain's allocator.  Never called. */
+static void wrap_marker(qsbr_node *n)
 {
-	struct wrap *w = (struct wrap *)n;
-
-	w->free_fn(w->p);
-	free(w);
+	(void)n;
 }
 
-/* Runs every callback of b.  The next link is read before the callback, which
- * may free the node.  Pointer-retire nodes go back to t's cache when t != NULL. */
-static void run_chain(qsbr_thread *t, const struct batch *b)
+/* Runs every callback of b, a batch of domain d.  The next link is read
+ * before the callback, which may free the node.  Pointer-retire nodes go back
+ * to t's cache when t != NULL and there is room, else to the allocator. */
+static void run_chain(qsbr_domain *d, qsbr_thread *t, const struct batch *b)
 {
 	qsbr_node *n = b->first;
 	bool outer = in_callback;
@@ -87,19 +88,24 @@ static void run_chain(qsbr_thread *t, const struct batch *b)
 	for (size_t i = 0; i < b->count; i++) {
 		qsbr_node *next = n->next;
 
-		if (n->fn == wrap_run && t != NULL && t->wcache_len < WRAP_CACHE_MAX) {
+		if (n->fn == wrap_marker) {
 			struct wrap *w = (struct wrap *)n;
 
 			w->free_fn(w->p);
-			w->node.next = (qsbr_node *)t->wcache;
-			t->wcache = w;
-			t->wcache_len++;
+			if (t != NULL && t->wcache_len < WRAP_CACHE_MAX) {
+				w->node.next = (qsbr_node *)t->wcache;
+				t->wcache = w;
+				t->wcache_len++;
+			} else {
+				qsbr__free(&d->opts, w);
+			}
 		} else {
 			n->fn(n);
 		}
 		n = next;
 	}
 	in_callback = outer;
+	qsbr__account(d, -(int64_t)b->count, -(int64_t)b->bytes);
 }
 
 /* Runs this thread's batches whose goal is reached, oldest first. */
@@ -116,7 +122,7 @@ size_t qsbr__run_reached(qsbr_thread *t)
 
 		t->ring_head = (t->ring_head + 1) % RING_SIZE;
 		t->ring_len--;
-		run_chain(t, &b);
+		run_chain(t->d, t, &b);
 		add_relaxed_owner(&t->n_freed, b.count);
 		add_relaxed_owner(&t->n_bytes_freed, b.bytes);
 		ran += b.count;
@@ -182,7 +188,7 @@ size_t qsbr__drain_orphans(qsbr_domain *d, qsbr_thread *t, bool wait, bool all)
 			advance_if_behind(d, max_goal);
 			break;
 		}
-		run_chain(t, &b);
+		run_chain(d, t, &b);
 		/* Written under drain_lock; readers that need the callbacks' effects
 		 * take drain_lock too, relaxed is for qsbr_stats_get. */
 		add_relaxed_owner(&d->orphans_freed, b.count);
@@ -220,7 +226,7 @@ static void free_wrap_cache(qsbr_thread *t)
 		struct wrap *w = t->wcache;
 
 		t->wcache = (struct wrap *)w->node.next;
-		free(w);
+		qsbr__free(&t->d->opts, w);
 	}
 	t->wcache_len = 0;
 }
@@ -241,6 +247,7 @@ void qsbr__retire_exit(qsbr_thread *t)
 static void __attribute__((noinline)) retire_slow(qsbr_thread *t)
 {
 	qsbr__seal(t);
+	qsbr__cap_check(t);
 	qsbr__run_reached(t);
 	qsbr__drain_orphans(t->d, t, false, false);
 }
@@ -297,13 +304,13 @@ int qsbr_retire_sized(qsbr_thread *t, void *p, void (*free_fn)(void *p), size_t 
 		t->wcache = (struct wrap *)w->node.next;
 		t->wcache_len--;
 	} else {
-		w = malloc(sizeof(*w));
+		w = qsbr__alloc(&t->d->opts, sizeof(*w), alignof(struct wrap));
 		if (w == NULL)
 			return ENOMEM;
 	}
 	w->p = p;
 	w->free_fn = free_fn;
-	qsbr_retire_node_sized(t, &w->node, wrap_run, bytes);
+	qsbr_retire_node_sized(t, &w->node, wrap_marker, bytes);
 	return 0;
 }
 
@@ -364,6 +371,6 @@ void qsbr_barrier(qsbr_thread *t)
 		pthread_mutex_unlock(&d->drain_lock);
 		if (load_relaxed(&t->n_freed) >= own_target && orphans_done >= orphan_target)
 			return;
-		qsbr__backoff(&round);
+		qsbr__wait(d, &round);
 	}
 }

@@ -39,13 +39,24 @@ int main(void)
 	OFF(qsbr_node, next, 0);
 	OFF(qsbr_node, fn, 8);
 
-	SIZE(qsbr_options, 32);
+	SIZE(qsbr_options, 176);
 	OFF(qsbr_options, deferred_count, 0);
 	OFF(qsbr_options, deferred_bytes, 8);
 	OFF(qsbr_options, batch_size, 16);
 	OFF(qsbr_options, initial_seq, 24);
+	OFF(qsbr_options, stall_ms, 32);
+	OFF(qsbr_options, on_stall, 40);
+	OFF(qsbr_options, stall_arg, 48);
+	OFF(qsbr_options, max_pending, 56);
+	OFF(qsbr_options, max_pending_bytes, 64);
+	OFF(qsbr_options, on_pressure, 72);
+	OFF(qsbr_options, pressure_arg, 80);
+	OFF(qsbr_options, alloc, 88);
+	OFF(qsbr_options, free, 96);
+	OFF(qsbr_options, alloc_arg, 104);
+	OFF(qsbr_options, reserved, 112);
 
-	SIZE(qsbr_stats, 56);
+	SIZE(qsbr_stats, 136);
 	OFF(qsbr_stats, retired, 0);
 	OFF(qsbr_stats, freed, 8);
 	OFF(qsbr_stats, pending, 16);
@@ -54,6 +65,19 @@ int main(void)
 	OFF(qsbr_stats, scans, 40);
 	OFF(qsbr_stats, threads, 48);
 	OFF(qsbr_stats, online, 52);
+	OFF(qsbr_stats, peak_pending, 56);
+	OFF(qsbr_stats, peak_pending_bytes, 64);
+	OFF(qsbr_stats, stalls, 72);
+	OFF(qsbr_stats, cap_waits, 80);
+	OFF(qsbr_stats, reserved, 88);
+
+	SIZE(qsbr_stall_info, 48);
+	OFF(qsbr_stall_info, thread_id, 0);
+	OFF(qsbr_stall_info, name, 8);
+	OFF(qsbr_stall_info, stalled_ms, 16);
+	OFF(qsbr_stall_info, periods, 24);
+	OFF(qsbr_stall_info, pending, 32);
+	OFF(qsbr_stall_info, pending_bytes, 40);
 
 	SIZE(struct qsbr__thread_head, 16);
 	OFF(struct qsbr__thread_head, seq, 0);
