@@ -112,6 +112,11 @@ typedef struct qsbr_options {
 	 * noticed it, at most once per stall_ms per domain.  The callback must
 	 * not call into the domain. */
 	uint32_t stall_ms;
+	/* Background reclaimer (0 = off): a thread of the domain's own runs the
+	 * callbacks; retiring threads hand it each closed batch instead of
+	 * running callbacks themselves.  Callbacks then run on that thread and
+	 * must not retire (they have no handle). */
+	uint32_t background;
 	void (*on_stall)(const qsbr_stall_info *info, void *arg);
 	void *stall_arg;
 

@@ -63,7 +63,11 @@ static int init_locks(qsbr_domain *d)
 		goto fail_orphan;
 	if (pthread_mutex_init(&d->drain_lock, NULL) != 0)
 		goto fail_drain;
+	if (pthread_cond_init(&d->worker_cv, NULL) != 0)
+		goto fail_cv;
 	return 0;
+fail_cv:
+	pthread_mutex_destroy(&d->drain_lock);
 fail_drain:
 	pthread_mutex_destroy(&d->orphan_lock);
 fail_orphan:
@@ -124,6 +128,7 @@ int qsbr_domain_delete(qsbr_domain *d)
 	}
 	pthread_mutex_unlock(&d->reg_lock);
 	qsbr__domains_remove(d);
+	qsbr__reclaimer_stop(d);
 	/* No thread is registered, so none holds a reference: every orphan's
 	 * goal counts as reached. */
 	qsbr__drain_orphans(d, NULL, true, true);
@@ -131,6 +136,7 @@ int qsbr_domain_delete(qsbr_domain *d)
 	pthread_mutex_destroy(&d->reg_lock);
 	pthread_mutex_destroy(&d->orphan_lock);
 	pthread_mutex_destroy(&d->drain_lock);
+	pthread_cond_destroy(&d->worker_cv);
 	qsbr__free(&d->opts, d);
 	return 0;
 }

@@ -191,6 +191,7 @@ void qsbr__cap_wait(qsbr_thread *t)
 {
 	qsbr_domain *d = t->d;
 	uint64_t target = load_relaxed(&t->n_retired);
+	uint64_t orphan_target = 0;
 	uint64_t limit = d->opts.stall_ms != 0 ? d->opts.stall_ms : 1000;
 	uint64_t start = now_ms();
 	unsigned round = 0;
@@ -199,9 +200,19 @@ void qsbr__cap_wait(qsbr_thread *t)
 	if (qsbr__in_callback())
 		return; /* its reclaim could not run anything */
 	fetch_add_relaxed(&d->n_cap_waits, 1);
+	if (d->opts.background) {
+		/* Our batches are the reclaimer's: wait for the ring instead. */
+		qsbr__seal(t);
+		target = load_relaxed(&t->n_freed);
+		pthread_mutex_lock(&d->orphan_lock);
+		orphan_target = d->orphans_added;
+		pthread_mutex_unlock(&d->orphan_lock);
+	}
 	for (;;) {
 		qsbr_reclaim(t);
-		if (load_relaxed(&t->n_freed) >= target || now_ms() - start >= limit)
+		if ((load_relaxed(&t->n_freed) >= target &&
+		     load_relaxed(&d->orphans_freed) >= orphan_target) ||
+		    now_ms() - start >= limit)
 			return;
 		proto_publish(&t->head.seq, &d->wr_seq);
 		qsbr__wait(d, &round);
@@ -335,6 +346,9 @@ static void fork_child(void)
 		ptr_store_relaxed(&d->blocker, NULL);
 		ptr_store_relaxed(&d->stall_who, NULL);
 		store_relaxed32(&d->waiters, 0);
+		/* The reclaimer did not come along: the next batch starts one. */
+		d->worker_started = false;
+		pthread_cond_init(&d->worker_cv, NULL);
 	}
 	unlock_all();
 }

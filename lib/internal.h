@@ -10,6 +10,7 @@
  *               the allocator hooks.
  *   health.c    stall reports, the memory cap, waiting (futex), thread
  *               exit and fork.
+ *   reclaimer.c the orphan ring's producers and the background reclaimer.
  *
  * Invariant: a callback runs only after every thread that was online when its
  * object was unlinked has published a sequence at or past the object's goal,
@@ -157,6 +158,11 @@ struct qsbr_domain {
 	qsbr_seq orphan_max_goal;     /* newest goal in the ring, under orphan_lock */
 	au64 orphans_waiting;         /* hint for drainers: nonzero when orphan_len > 0 */
 
+	/* The background reclaimer (reclaimer.c), under orphan_lock. */
+	pthread_cond_t worker_cv;
+	pthread_t worker;
+	bool worker_started, worker_stop;
+
 	pthread_mutex_t drain_lock;   /* one drainer at a time: orphans run in order */
 	au64 orphans_freed, orphans_bytes_freed; /* written under drain_lock */
 };
@@ -196,6 +202,11 @@ size_t qsbr__run_reached(qsbr_thread *t);
 void qsbr__retire_exit(qsbr_thread *t);
 bool qsbr__in_callback(void);
 size_t qsbr__drain_orphans(qsbr_domain *d, qsbr_thread *t, bool wait, bool all);
+
+/* reclaimer.c */
+void qsbr__orphan_push(qsbr_domain *d, const struct batch *b);
+void qsbr__ring_push_orphan(qsbr_domain *d, const struct batch *b);
+void qsbr__reclaimer_stop(qsbr_domain *d);
 
 /* registry.c */
 void qsbr__registry_init(qsbr_domain *d);

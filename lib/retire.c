@@ -56,8 +56,21 @@ void qsbr__seal(qsbr_thread *t)
 		return;
 	b.goal = qsbr__make_goal(t, (uint32_t)b.count, b.bytes);
 	t->open = (struct batch){ 0 };
-	ring_push(t->ring, RING_SIZE, t->ring_head, &t->ring_len, &b);
 	qsbr__account(t->d, (int64_t)b.count, (int64_t)b.bytes);
+	if (t->d->opts.background)
+		qsbr__orphan_push(t->d, &b); /* the reclaimer's from here */
+	else
+		ring_push(t->ring, RING_SIZE, t->ring_head, &t->ring_len, &b);
+}
+
+/* The ring of a domain's orphans (and, in background mode, of every closed
+ * batch): appends b, merging into the newest batch when full. */
+void qsbr__ring_push_orphan(qsbr_domain *d, const struct batch *b)
+{
+	ring_push(d->orphans, ORPHAN_RING_SIZE, d->orphan_head, &d->orphan_len, b);
+	d->orphans_added += b->count;
+	d->orphan_max_goal = seq_max(d->orphan_max_goal, b->goal);
+	store_relaxed(&d->orphans_waiting, d->orphan_len);
 }
 
 /* Set while this thread runs callbacks, whichever handle or domain: a
@@ -202,22 +215,11 @@ size_t qsbr__drain_orphans(qsbr_domain *d, qsbr_thread *t, bool wait, bool all)
 /* Hands everything t still holds to the orphan ring. */
 static void handover(qsbr_thread *t)
 {
-	qsbr_domain *d = t->d;
-
-	if (t->ring_len == 0)
-		return;
-	pthread_mutex_lock(&d->orphan_lock);
 	while (t->ring_len > 0) {
-		const struct batch *b = &t->ring[t->ring_head];
-
-		ring_push(d->orphans, ORPHAN_RING_SIZE, d->orphan_head, &d->orphan_len, b);
-		d->orphans_added += b->count;
-		d->orphan_max_goal = seq_max(d->orphan_max_goal, b->goal);
+		qsbr__orphan_push(t->d, &t->ring[t->ring_head]);
 		t->ring_head = (t->ring_head + 1) % RING_SIZE;
 		t->ring_len--;
 	}
-	store_relaxed(&d->orphans_waiting, d->orphan_len);
-	pthread_mutex_unlock(&d->orphan_lock);
 }
 
 static void free_wrap_cache(qsbr_thread *t)
@@ -248,6 +250,8 @@ static void __attribute__((noinline)) retire_slow(qsbr_thread *t)
 {
 	qsbr__seal(t);
 	qsbr__cap_check(t);
+	if (t->d->opts.background)
+		return; /* the reclaimer runs them */
 	qsbr__run_reached(t);
 	qsbr__drain_orphans(t->d, t, false, false);
 }
@@ -333,6 +337,8 @@ size_t qsbr_reclaim(qsbr_thread *t)
 	qsbr__seal(t);
 	advance_for_thread(t);
 	ran = qsbr__run_reached(t);
+	if (t->d->opts.background)
+		return ran; /* the reclaimer drains the ring */
 	return ran + qsbr__drain_orphans(t->d, t, false, false);
 }
 
@@ -353,7 +359,10 @@ void qsbr_barrier(qsbr_thread *t)
 		return;
 	}
 	d = t->d;
-	own_target = load_relaxed(&t->n_retired);
+	/* Close the open batch first: in background mode it goes to the
+	 * orphan ring, and the snapshot below covers it. */
+	qsbr__seal(t);
+	own_target = d->opts.background ? load_relaxed(&t->n_freed) : load_relaxed(&t->n_retired);
 	pthread_mutex_lock(&d->orphan_lock);
 	orphan_target = d->orphans_added;
 	pthread_mutex_unlock(&d->orphan_lock);
@@ -365,7 +374,8 @@ void qsbr_barrier(qsbr_thread *t)
 		qsbr__seal(t);
 		advance_for_thread(t);
 		qsbr__run_reached(t);
-		qsbr__drain_orphans(d, t, true, false);
+		if (!d->opts.background)
+			qsbr__drain_orphans(d, t, true, false);
 		pthread_mutex_lock(&d->drain_lock);
 		orphans_done = load_relaxed(&d->orphans_freed);
 		pthread_mutex_unlock(&d->drain_lock);

@@ -442,6 +442,78 @@ static void test_synchronize_concurrent(void **state)
 	assert_int_equal(qsbr_domain_delete(d), 0);
 }
 
+/* ---- background reclaimer ----------------------------------------------------- */
+
+static pthread_t callback_thread;
+static int callbacks_elsewhere, callbacks_run;
+static pthread_t forbidden[2];
+
+static void bg_free(qsbr_node *n)
+{
+	pthread_t self = pthread_self();
+
+	if (!pthread_equal(self, forbidden[0]) && !pthread_equal(self, forbidden[1]))
+		callbacks_elsewhere++;
+	callback_thread = self;
+	callbacks_run++;
+	obj_free(n);
+}
+
+static void retire_hundred_bg(struct puppet *p, void *arg)
+{
+	(void)arg;
+	forbidden[1] = pthread_self();
+	for (int i = 100; i < 200; i++) {
+		struct obj *o = calloc(1, sizeof(*o));
+
+		assert_non_null(o);
+		o->id = i;
+		qsbr_retire_node(p->t, &o->node, bg_free);
+		qsbr_quiescent(p->t);
+	}
+}
+
+/* Callbacks run on the domain's reclaimer thread, never on the retiring
+ * ones, and qsbr_barrier covers batches other threads closed. */
+static void test_background_reclaimer(void **state)
+{
+	qsbr_options o;
+	qsbr_domain *d;
+	qsbr_thread *t;
+	struct puppet p;
+
+	(void)state;
+	reset_frees();
+	callbacks_elsewhere = callbacks_run = 0;
+	qsbr_options_init(&o);
+	o.background = 1;
+	o.batch_size = 10;
+	d = qsbr_domain_new(&o);
+	t = qsbr_register(d);
+	forbidden[0] = pthread_self();
+	puppet_start(&p, d);
+	puppet_do(&p, retire_hundred_bg, NULL);
+	for (int i = 0; i < 100; i++) {
+		struct obj *ob = calloc(1, sizeof(*ob));
+
+		assert_non_null(ob);
+		ob->id = i;
+		qsbr_retire_node(t, &ob->node, bg_free);
+		assert_int_equal(qsbr_reclaim(t), 0); /* the reclaimer's work */
+		qsbr_quiescent(t);
+	}
+	puppet_do(&p, puppet_quiescent, NULL);
+	qsbr_barrier(t); /* ours and the puppet's closed batches */
+	for (int i = 0; i < 200; i++)
+		assert_int_equal(freed_times[i], 1);
+	assert_int_equal(callbacks_run, 200);
+	assert_int_equal(callbacks_elsewhere, 200);
+	assert_int_equal(stats_of(d).pending, 0);
+	puppet_stop(&p);
+	qsbr_unregister(t);
+	assert_int_equal(qsbr_domain_delete(d), 0);
+}
+
 /* ---- statistics -------------------------------------------------------------- */
 
 static void test_stats_peaks(void **state)
@@ -487,6 +559,7 @@ int main(void)
 		cmocka_unit_test(test_cap_with_stalled_reader),
 		cmocka_unit_test(test_allocation_failure),
 		cmocka_unit_test(test_synchronize_concurrent),
+		cmocka_unit_test(test_background_reclaimer),
 		cmocka_unit_test(test_stats_peaks),
 	};
 

@@ -12,6 +12,9 @@
  * reader (bad canary; ASan and TSan catch it more directly).
  *
  * Usage: stress [--threads N] [--seconds S] [--batch B] [--deferred D] [--seed X]
+ *               [--background 0|1] [--cap N]
+ * --background 1 runs the domain's background reclaimer; --cap N sets
+ * options.max_pending (the memory cap).
  * Exit status 0 only when every check passed.
  */
 #ifndef _POSIX_C_SOURCE
@@ -482,7 +485,8 @@ static void *worker_main(void *arg)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: stress [--threads N] [--seconds S] [--batch B] [--deferred D] [--seed X]\n");
+	fprintf(f, "usage: stress [--threads N] [--seconds S] [--batch B] [--deferred D] [--seed X]"
+		   " [--background 0|1] [--cap N]\n");
 }
 
 static bool parse_u64(const char *s, uint64_t max, uint64_t *out)
@@ -519,6 +523,10 @@ static bool parse_args(int argc, char **argv, struct config *c)
 			c->opts.deferred_count = (uint32_t)v;
 		else if (strcmp(a, "--seed") == 0 && parse_u64(val, UINT64_MAX, &v))
 			c->seed = v;
+		else if (strcmp(a, "--background") == 0 && parse_u64(val, 1, &v))
+			c->opts.background = (uint32_t)v;
+		else if (strcmp(a, "--cap") == 0 && parse_u64(val, UINT64_MAX, &v))
+			c->opts.max_pending = v;
 		else if (strcmp(a, "--seconds") == 0 && val != NULL &&
 			 (c->seconds = strtod(val, &end), *end == '\0' && end != val) &&
 			 c->seconds > 0 && c->seconds <= 3600)

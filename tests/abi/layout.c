@@ -45,6 +45,7 @@ int main(void)
 	OFF(qsbr_options, batch_size, 16);
 	OFF(qsbr_options, initial_seq, 24);
 	OFF(qsbr_options, stall_ms, 32);
+	OFF(qsbr_options, background, 36);
 	OFF(qsbr_options, on_stall, 40);
 	OFF(qsbr_options, stall_arg, 48);
 	OFF(qsbr_options, max_pending, 56);

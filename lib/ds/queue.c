@@ -1,0 +1,187 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * queue.c: Michael and Scott's lock-free queue (qsbr/queue.h).
+ *
+ * A singly linked list from head to tail.  head points to a dummy node: the
+ * node dequeued last (at first, one allocated with the queue); the values are
+ * in the nodes after it.  tail points to the last node or, between the two
+ * CASes of an enqueue, to the one before it; any thread that sees it lag
+ * helps it on.
+ *
+ *   head --> [dummy] --> [v1] --> [v2] --> NULL
+ *                                  ^ tail (or [v1] for a moment)
+ *
+ * enqueue: CAS(last->next, NULL, node), then CAS(tail, last, node).
+ * dequeue: read first->next's value, CAS(head, first, first->next), retire
+ * first; the node after it becomes the dummy.
+ *
+ * Why libqsbr: an enqueue reads tail->next and a dequeue head->next while
+ * other threads may dequeue those nodes; a dequeued node is retired, so it
+ * stays readable until every such thread has passed a quiescent state, and
+ * its address cannot come back to fool a CAS (ABA) before then.
+ *
+ * Orders:
+ *  Q1 A node's fields (value, next = NULL) are written before the release
+ *     CAS that links it after the last node, and every load of a next link
+ *     is acquire: whoever reaches a node sees its fields.
+ *  Q2 A CAS that moves tail or head is a release, and their loads that lead
+ *     to a dereference are acquire: the node they point to was reached by
+ *     the writer through Q1, and the reader gets that visibility.
+ *  Q3 head never passes tail, so a retired node is never the tail: a dequeue
+ *     moves head from first only when the tail it read differs from first.
+ *     That tail is not stale: the dequeue that moved head to first read a
+ *     tail at or past first before its release CAS on head, our acquire load
+ *     of head synchronizes with that CAS, and our tail load comes after it
+ *     (read-read coherence).  So a relaxed load of tail suffices there.
+ */
+#include "qsbr/queue.h"
+
+#include "ds.h"
+
+struct qnode {
+	ds_link next; /* struct qnode *: NULL until the next node is linked */
+	void *value;  /* written before the enqueue; unused once the node is the dummy */
+	qsbr_node qn; /* retire header */
+};
+
+struct qsbr_queue {
+	alignas(DS_LINE) ds_link head; /* struct qnode *: the dummy */
+	qsbr_domain *domain;
+	alignas(DS_LINE) ds_link tail; /* struct qnode *: the last node, or the one before */
+};
+
+static struct qnode *qnode_new(void *value)
+{
+	struct qnode *n = malloc(sizeof(*n));
+
+	if (n != NULL) {
+		atomic_init(&n->next, 0);
+		n->value = value;
+	}
+	return n;
+}
+
+static void qnode_free(qsbr_node *qn)
+{
+	free(ds_container_of(qn, struct qnode, qn));
+}
+
+qsbr_queue *qsbr_queue_new(qsbr_domain *d)
+{
+	qsbr_queue *q;
+	struct qnode *dummy;
+
+	if (d == NULL) {
+		errno = EINVAL;
+		return NULL;
+	}
+	q = ds_header_alloc(sizeof(*q));
+	dummy = qnode_new(NULL);
+	if (q == NULL || dummy == NULL) {
+		free(q);
+		free(dummy);
+		errno = ENOMEM;
+		return NULL;
+	}
+	atomic_init(&q->head, (uintptr_t)dummy);
+	atomic_init(&q->tail, (uintptr_t)dummy);
+	q->domain = d;
+	return q;
+}
+
+int qsbr_queue_delete(qsbr_queue *q, void (*fn)(void *value, void *arg), void *arg)
+{
+	struct qnode *n;
+
+	if (q == NULL)
+		return EINVAL;
+	/* No call runs any more: the dummy and the nodes after it are ours. */
+	n = (struct qnode *)link_load_relaxed(&q->head);
+	for (bool dummy = true; n != NULL; dummy = false) {
+		struct qnode *next = (struct qnode *)link_load_relaxed(&n->next);
+
+		if (fn != NULL && !dummy)
+			fn(n->value, arg);
+		free(n);
+		n = next;
+	}
+	free(q);
+	return 0;
+}
+
+int qsbr_queue_enqueue(qsbr_queue *q, qsbr_thread *t, void *value)
+{
+	struct qnode *n;
+
+	if (q == NULL || t == NULL)
+		return EINVAL;
+	n = qnode_new(value);
+	if (n == NULL)
+		return ENOMEM;
+	for (;;) {
+		/* Q2: acquire, pairs with the release CAS that set tail: last's
+		 * fields are visible.  last may be dequeued and retired now, but
+		 * not freed before our next quiescent state. */
+		uintptr_t tail = link_load_acquire(&q->tail);
+		struct qnode *last = (struct qnode *)tail;
+		/* Q1: acquire, pairs with the release CAS that linked the node
+		 * after last. */
+		uintptr_t next = link_load_acquire(&last->next);
+
+		if (next == 0) {
+			uintptr_t expected = 0;
+
+			/* Q1: release publishes n's fields; pairs with the
+			 * acquire loads of next links.  Failure: another node
+			 * got there first; start over. */
+			if (link_cas_release(&last->next, &expected, (uintptr_t)n)) {
+				/* Q2: release, pairs with the acquire loads of
+				 * tail.  Failure: someone helped it on already. */
+				link_cas_release(&q->tail, &tail, (uintptr_t)n);
+				return 0;
+			}
+		} else {
+			/* tail lags: help it on.  Q2: release, pairs with the
+			 * acquire loads of tail; we reached next through Q1. */
+			link_cas_release(&q->tail, &tail, next);
+		}
+	}
+}
+
+int qsbr_queue_dequeue(qsbr_queue *q, qsbr_thread *t, void **value)
+{
+	if (q == NULL || t == NULL)
+		return EINVAL;
+	for (;;) {
+		/* Q2, Q3: acquire, pairs with the release CAS that moved head
+		 * here: first's fields are visible, and the tail read below is
+		 * no older than the one that CAS relied on. */
+		uintptr_t head = link_load_acquire(&q->head);
+		/* Q3: relaxed, only compared and used as a CAS's expected value. */
+		uintptr_t tail = link_load_relaxed(&q->tail);
+		struct qnode *first = (struct qnode *)head;
+		/* Q1: acquire, pairs with the release CAS that linked next. */
+		uintptr_t next = link_load_acquire(&first->next);
+		void *v;
+
+		if (next == 0)
+			return ENOENT;
+		if (head == tail) {
+			/* Q3: tail lags behind an enqueue; help it on before
+			 * moving head.  Q2: release, pairs with the acquire
+			 * loads of tail. */
+			link_cas_release(&q->tail, &tail, next);
+			continue;
+		}
+		v = ((struct qnode *)next)->value;
+		/* Q2: release, pairs with the acquire load of head above: the
+		 * next dequeuer sees next's fields and a tail past first (Q3).
+		 * Failure: another dequeue won; start over. */
+		if (link_cas_release(&q->head, &head, next)) {
+			if (value != NULL)
+				*value = v;
+			qsbr_retire_node_sized(t, &first->qn, qnode_free, sizeof(*first));
+			return 0;
+		}
+	}
+}

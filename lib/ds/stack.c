@@ -1,0 +1,133 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * stack.c: Treiber's lock-free stack (qsbr/stack.h).
+ *
+ * top points to the newest node; each node's next is written before the node
+ * is pushed and never again.  A push swings top from the value it read to its
+ * node; a pop swings it from a node to that node's next, then retires the
+ * node:
+ *
+ *   top --> [c] --> [b] --> [a] --> NULL       pop: CAS(top, c, b), retire c
+ *
+ * Why a pop needs libqsbr.  pop reads top->next before its CAS.  If another
+ * thread popped and freed that node meanwhile, the read would touch freed
+ * memory; and if malloc handed the address to a push, the CAS could succeed
+ * on the recycled node with a stale next (ABA).  A popped node is retired
+ * instead: it is freed only once every thread that could have read it has
+ * passed a quiescent state, and its address cannot come back before then.
+ * A push dereferences nothing already on the stack, so it needs no handle.
+ *
+ * Orders:
+ *  S1 A node's fields are written before the release CAS that pushes it, and
+ *     top is read with acquire: a popper sees the fields of the node it reads.
+ *  S2 A pop's successful CAS is acquire and release, so the next popper's
+ *     acquire load of top also sees the fields of the node below (the
+ *     chain of pushes and pops on top forms one release sequence as well;
+ *     the explicit release keeps the argument local).
+ */
+#include "qsbr/stack.h"
+
+#include "ds.h"
+
+struct snode {
+	struct snode *next; /* written before the push, read-only after */
+	void *value;
+	qsbr_node qn; /* retire header */
+};
+
+struct qsbr_stack {
+	alignas(DS_LINE) ds_link top; /* struct snode *: every push and pop writes it */
+	qsbr_domain *domain;
+};
+
+qsbr_stack *qsbr_stack_new(qsbr_domain *d)
+{
+	qsbr_stack *s;
+
+	if (d == NULL) {
+		errno = EINVAL;
+		return NULL;
+	}
+	s = ds_header_alloc(sizeof(*s));
+	if (s == NULL) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	atomic_init(&s->top, 0);
+	s->domain = d;
+	return s;
+}
+
+int qsbr_stack_delete(qsbr_stack *s, void (*fn)(void *value, void *arg), void *arg)
+{
+	struct snode *n;
+
+	if (s == NULL)
+		return EINVAL;
+	/* No call runs any more: the nodes on the stack are ours. */
+	n = (struct snode *)link_load_relaxed(&s->top);
+	while (n != NULL) {
+		struct snode *next = n->next;
+
+		if (fn != NULL)
+			fn(n->value, arg);
+		free(n);
+		n = next;
+	}
+	free(s);
+	return 0;
+}
+
+int qsbr_stack_push(qsbr_stack *s, void *value)
+{
+	struct snode *n;
+	uintptr_t top;
+
+	if (s == NULL)
+		return EINVAL;
+	n = malloc(sizeof(*n));
+	if (n == NULL)
+		return ENOMEM;
+	n->value = value;
+	/* Relaxed: the old top is only stored in n->next, never followed. */
+	top = link_load_relaxed(&s->top);
+	do
+		n->next = (struct snode *)top;
+	/* S1: release publishes n->next and n->value; pairs with the acquire
+	 * loads of top in qsbr_stack_pop.  Relaxed failure: top is only
+	 * stored again. */
+	while (!link_cas_release(&s->top, &top, (uintptr_t)n));
+	return 0;
+}
+
+static void snode_free(qsbr_node *qn)
+{
+	free(ds_container_of(qn, struct snode, qn));
+}
+
+int qsbr_stack_pop(qsbr_stack *s, qsbr_thread *t, void **value)
+{
+	struct snode *n;
+	uintptr_t top;
+
+	if (s == NULL || t == NULL)
+		return EINVAL;
+	/* S1: acquire, pairs with the release CAS of the push (or S2 of the
+	 * pop) that stored this top: n's fields are visible. */
+	top = link_load_acquire(&s->top);
+	for (;;) {
+		n = (struct snode *)top;
+		if (n == NULL)
+			return ENOENT;
+		/* n->next: n may be popped and retired by another thread now,
+		 * but not freed before our next quiescent state. */
+		/* S2: acquire and release, see above.  Failure: acquire, we
+		 * follow the new top (S1). */
+		if (link_cas_acq_rel(&s->top, &top, (uintptr_t)n->next))
+			break;
+	}
+	if (value != NULL)
+		*value = n->value;
+	qsbr_retire_node_sized(t, &n->qn, snode_free, sizeof(*n));
+	return 0;
+}
