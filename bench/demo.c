@@ -1,14 +1,19 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * demo: a lock-free Treiber stack whose nodes libqsbr reclaims.
+ * demo: threads on libqsbr's lock-free hash map (qsbr/hashmap.h), which
+ * grows while they use it.
  *
- * Updater threads push fresh nodes and pop nodes; reader threads walk the top
- * few nodes.  A popped node is retired, not freed: libqsbr frees it once every
- * thread has passed a quiescent state (here: between two operations, when it
- * holds no node).  So whoever still holds a popped node reads valid memory,
- * and the node's address cannot come back from malloc to fool a CAS (no use
- * after free, no ABA).  Every half second the main thread prints throughput
- * and the memory waiting for a grace period.
+ * The map starts empty, with 8 buckets, over keys 0..2^20-1.  Updater threads
+ * look up, insert and remove random keys (50/25/25); reader threads only look
+ * up.  Each value is a small object holding its key: a reader checks that key,
+ * so it dereferences what it found while updaters remove and retire it.  A
+ * removed entry is retired, not freed: its node by the map, its object by the
+ * remover (qsbr_retire_node_sized), and libqsbr frees both once every thread
+ * has passed a quiescent state (here: between two operations, when it holds
+ * nothing).  The map doubles its buckets as it fills, without stopping or
+ * slowing the readers.  Every half second the main thread prints throughput,
+ * the entries and buckets, and the memory held: the map and its objects, and
+ * what waits for a grace period.
  *
  * Usage: demo [--threads N] [--seconds S]
  */
@@ -21,22 +26,23 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "qsbr.h"
+#include <qsbr.h>
+#include <qsbr/hashmap.h>
 
 #define MAX_THREADS 256
-#define INITIAL_NODES 1000
-#define WALK_DEPTH 8
+#define KEYS (UINT64_C(1) << 20)
 #define TICK_NS 500000000L /* report every 0.5 s */
 
-struct node {
-	qsbr_node qn;      /* retire header */
-	struct node *next; /* fixed once the node is pushed */
-	uint64_t value;
+struct item {
+	qsbr_node qn; /* retire header */
+	uint64_t key; /* what a reader checks */
+	uint64_t payload;
 };
 
 struct worker {
@@ -44,73 +50,58 @@ struct worker {
 	bool reader;
 	uint64_t rng;
 	_Atomic uint64_t ops; /* written by the worker, sampled by main */
-	uint64_t sum;         /* keeps a reader's walk from being optimised out */
+	uint64_t sum, bad;    /* reads seen, and reads that found a wrong key */
 };
 
 static qsbr_domain *dom;
-static _Atomic(struct node *) top;
+static qsbr_hashmap *map;
 static atomic_bool stop;
 
-static void push(struct node *n)
+static uint64_t next_rand(uint64_t *s)
 {
-	/* Acquire pairs with the push that stored old: whoever reaches old
-	 * through n->next must see its fields. */
-	struct node *old = atomic_load_explicit(&top, memory_order_acquire);
-
-	do
-		n->next = old;
-	/* Release publishes n's fields to the acquire loads of top. */
-	while (!atomic_compare_exchange_weak_explicit(&top, &old, n, memory_order_release,
-						      memory_order_acquire));
+	*s = *s * 6364136223846793005u + 1442695040888963407u; /* LCG */
+	return *s >> 11;
 }
 
-/* The caller is online: the nodes it loads stay allocated until its next
- * quiescent state, so reading n->next is safe even if n was just popped.
- * Acquire pairs with the release CAS in push. */
-static struct node *pop(void)
+static void item_free(qsbr_node *qn)
 {
-	struct node *n = atomic_load_explicit(&top, memory_order_acquire);
-
-	/* acq_rel: the next loader of top sees the new top's fields too. */
-	while (n != NULL && !atomic_compare_exchange_weak_explicit(&top, &n, n->next,
-								   memory_order_acq_rel,
-								   memory_order_acquire))
-		;
-	return n;
+	free((char *)qn - offsetof(struct item, qn));
 }
 
-static void node_free(qsbr_node *qn)
+static void lookup_once(struct worker *w, qsbr_thread *t, uint64_t key)
 {
-	free(qn); /* qn is the first member of struct node */
-}
+	void *v;
 
-static void update_once(struct worker *w, qsbr_thread *t)
-{
-	w->rng = w->rng * 6364136223846793005u + 1442695040888963407u; /* LCG */
-	if (w->rng >> 63) {
-		struct node *n = malloc(sizeof(*n));
+	if (qsbr_hashmap_lookup(map, t, key, &v) == 0) {
+		const struct item *it = v; /* valid until our next quiescent state */
 
-		if (n == NULL)
-			return;
-		n->value = w->rng;
-		push(n);
-	} else {
-		struct node *n = pop();
-
-		/* Unlinked, but others may still hold it: retire, do not free. */
-		if (n != NULL)
-			qsbr_retire_node_sized(t, &n->qn, node_free, sizeof(*n));
+		w->bad += it->key != key;
+		w->sum += it->payload;
 	}
 }
 
-static void read_once(struct worker *w)
+static void update_once(struct worker *w, qsbr_thread *t, uint64_t r)
 {
-	const struct node *n = atomic_load_explicit(&top, memory_order_acquire);
+	uint64_t key = r % KEYS;
+	unsigned pct = (unsigned)((r >> 40) % 100);
+	void *v;
 
-	/* Acquire above pairs with push's release: the walked nodes are visible. */
-	for (int i = 0; i < WALK_DEPTH && n != NULL; i++) {
-		w->sum += n->value;
-		n = n->next;
+	if (pct < 50) {
+		lookup_once(w, t, key);
+	} else if (pct < 75) {
+		struct item *it = malloc(sizeof(*it));
+
+		if (it == NULL)
+			return;
+		it->key = key;
+		it->payload = r;
+		if (qsbr_hashmap_insert(map, t, key, it) != 0)
+			free(it); /* present already (or no memory): never published */
+	} else if (qsbr_hashmap_remove(map, t, key, &v) == 0) {
+		/* Unlinked, but readers may still hold it: retire, do not free. */
+		struct item *it = v;
+
+		qsbr_retire_node_sized(t, &it->qn, item_free, sizeof(*it));
 	}
 }
 
@@ -126,13 +117,15 @@ static void *worker_main(void *arg)
 	}
 	/* Relaxed: the flag carries no data; results are read after the join. */
 	while (!atomic_load_explicit(&stop, memory_order_relaxed)) {
+		uint64_t r = next_rand(&w->rng);
+
 		if (w->reader)
-			read_once(w);
+			lookup_once(w, t, r % KEYS);
 		else
-			update_once(w, t);
+			update_once(w, t, r);
 		/* Only this thread writes ops; main samples it. */
 		atomic_store_explicit(&w->ops, ++ops, memory_order_relaxed);
-		qsbr_quiescent(t); /* between operations we hold no node */
+		qsbr_quiescent(t); /* between operations we hold nothing */
 	}
 	qsbr_unregister(t); /* what we still hold is freed by others, or at delete */
 	return NULL;
@@ -159,16 +152,23 @@ static uint64_t total_ops(void)
 	return sum;
 }
 
+/* The map's own bytes and its entries' objects. */
+static uint64_t map_bytes(void)
+{
+	return qsbr_hashmap_memory(map) + qsbr_hashmap_size(map) * sizeof(struct item);
+}
+
 /* Prints a line every TICK_NS until the time is up; tracks the peaks. */
-static void monitor(uint64_t *peak_objs, uint64_t *peak_bytes)
+static void monitor(uint64_t *peak_held, uint64_t *peak_pending)
 {
 	struct timespec tick = start;
 	uint64_t last_ops = 0;
 	double last_t = 0;
 
-	printf("%6s %14s %14s %14s\n", "time", "ops/s", "pending objs", "pending bytes");
+	printf("%6s %14s %10s %10s %14s %14s\n", "time", "ops/s", "entries", "buckets",
+	       "map bytes", "pending bytes");
 	for (unsigned k = 0; k < seconds * 2; k++) {
-		uint64_t ops;
+		uint64_t ops, held;
 		qsbr_stats s;
 		double t;
 
@@ -180,10 +180,12 @@ static void monitor(uint64_t *peak_objs, uint64_t *peak_bytes)
 		t = elapsed();
 		ops = total_ops();
 		qsbr_stats_get(dom, &s);
-		*peak_objs = s.pending > *peak_objs ? s.pending : *peak_objs;
-		*peak_bytes = s.pending_bytes > *peak_bytes ? s.pending_bytes : *peak_bytes;
-		printf("%5.1fs %14.0f %14" PRIu64 " %14" PRIu64 "\n", t,
-		       (double)(ops - last_ops) / (t - last_t), s.pending, s.pending_bytes);
+		held = map_bytes();
+		*peak_held = held + s.pending_bytes > *peak_held ? held + s.pending_bytes : *peak_held;
+		*peak_pending = s.pending_bytes > *peak_pending ? s.pending_bytes : *peak_pending;
+		printf("%5.1fs %14.0f %10zu %10zu %14" PRIu64 " %14" PRIu64 "\n", t,
+		       (double)(ops - last_ops) / (t - last_t), qsbr_hashmap_size(map),
+		       qsbr_hashmap_buckets(map), held, s.pending_bytes);
 		fflush(stdout);
 		last_ops = ops;
 		last_t = t;
@@ -208,9 +210,17 @@ static bool parse_args(int argc, char **argv)
 	return true;
 }
 
+static void free_item(uint64_t key, void *value, void *arg)
+{
+	(void)key;
+	(void)arg;
+	free(value);
+}
+
 int main(int argc, char **argv)
 {
-	uint64_t peak_objs = 0, peak_bytes = 0;
+	uint64_t peak_held = 0, peak_pending = 0, bad = 0;
+	size_t buckets0;
 	unsigned readers;
 	qsbr_stats s;
 	double secs;
@@ -221,18 +231,15 @@ int main(int argc, char **argv)
 	}
 	readers = nthreads >= 2 ? (nthreads + 3) / 4 : 0;
 	dom = qsbr_domain_new(NULL);
-	if (dom == NULL) {
-		perror("demo: qsbr_domain_new");
+	map = dom != NULL ? qsbr_hashmap_new(dom, 0, NULL, NULL, NULL) : NULL;
+	if (map == NULL) {
+		perror("demo: creating the domain and the map");
 		return 1;
 	}
-	for (int i = 0; i < INITIAL_NODES; i++) {
-		struct node *n = calloc(1, sizeof(*n));
-
-		if (n != NULL)
-			push(n);
-	}
-	printf("demo: libqsbr %s, Treiber stack, threads: %u updating, %u reading; %u s\n",
-	       qsbr_version(), nthreads - readers, readers, seconds);
+	buckets0 = qsbr_hashmap_buckets(map);
+	printf("demo: libqsbr %s, hash map over %" PRIu64 " keys, threads: %u updating "
+	       "(50/25/25 lookup/insert/remove), %u reading; %u s\n",
+	       qsbr_version(), KEYS, nthreads - readers, readers, seconds);
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	for (unsigned i = 0; i < nthreads; i++) {
 		ws[i].reader = i < readers;
@@ -242,24 +249,27 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
-	monitor(&peak_objs, &peak_bytes);
+	monitor(&peak_held, &peak_pending);
 	atomic_store_explicit(&stop, true, memory_order_relaxed);
-	for (unsigned i = 0; i < nthreads; i++)
+	for (unsigned i = 0; i < nthreads; i++) {
 		pthread_join(ws[i].tid, NULL);
+		bad += ws[i].bad;
+	}
 	secs = elapsed();
 	qsbr_stats_get(dom, &s);
-	/* Every thread is gone: what is left on the stack is ours to free. */
-	for (struct node *n = atomic_load_explicit(&top, memory_order_relaxed), *next; n; n = next) {
-		next = n->next;
-		free(n);
-	}
-	/* Runs the callbacks still pending (handed over at unregister). */
-	if (qsbr_domain_delete(dom) != 0) {
-		fprintf(stderr, "demo: qsbr_domain_delete failed\n");
+	printf("total: %" PRIu64 " ops in %.1f s, %.0f ops/s; %zu entries, buckets %zu -> %zu; "
+	       "peak memory held %" PRIu64 " bytes, peak waiting for a grace period %" PRIu64
+	       " bytes; %" PRIu64 " grace periods\n",
+	       total_ops(), secs, (double)total_ops() / secs, qsbr_hashmap_size(map), buckets0,
+	       qsbr_hashmap_buckets(map), peak_held, peak_pending, s.advances);
+	/* Every thread is gone: the entries left are ours to free. */
+	if (qsbr_hashmap_delete(map, free_item, NULL) != 0 || qsbr_domain_delete(dom) != 0) {
+		fprintf(stderr, "demo: deleting the map or the domain failed\n");
 		return 1;
 	}
-	printf("total: %" PRIu64 " ops in %.1f s, %.0f ops/s; peak pending %" PRIu64
-	       " objects, %" PRIu64 " bytes; %" PRIu64 " grace periods\n",
-	       total_ops(), secs, (double)total_ops() / secs, peak_objs, peak_bytes, s.advances);
+	if (bad != 0) {
+		fprintf(stderr, "demo: %" PRIu64 " lookups found an object with the wrong key\n", bad);
+		return 1;
+	}
 	return 0;
 }

@@ -166,7 +166,8 @@ int qsbr_stats_get(qsbr_domain *d, qsbr_stats *out)
 	s.freed += d->departed_freed;
 	s.pending_bytes += d->departed_bytes_retired - d->departed_bytes_freed;
 	pthread_mutex_unlock(&d->reg_lock);
-	s.freed += load_relaxed(&d->orphans_freed);
+	/* Acquire pairs with the release store in qsbr__drain_orphans. */
+	s.freed += load_acquire(&d->orphans_freed);
 	s.pending_bytes -= load_relaxed(&d->orphans_bytes_freed);
 	/* Counters are read one after another while threads run: clamp. */
 	s.pending = s.retired > s.freed ? s.retired - s.freed : 0;

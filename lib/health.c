@@ -39,15 +39,18 @@ static void raise_peak(au64 *peak, uint64_t v)
 }
 
 /* A closed batch enters (count > 0) or leaves (count < 0) the domain's
- * pending total.  Relaxed: counters, read by statistics and the cap. */
+ * pending total.  Relaxed: counters, read by statistics and the cap.  One
+ * RMW per batch for objects, one more only for batches with sized retires;
+ * the peaks are written only when they rise. */
 void qsbr__account(qsbr_domain *d, int64_t count, int64_t bytes)
 {
 	uint64_t n = fetch_add_relaxed(&d->sealed_pending, (uint64_t)count) + (uint64_t)count;
-	uint64_t b = fetch_add_relaxed(&d->sealed_bytes, (uint64_t)bytes) + (uint64_t)bytes;
+	uint64_t b = bytes == 0 ? 0 : fetch_add_relaxed(&d->sealed_bytes, (uint64_t)bytes) + (uint64_t)bytes;
 
 	if (count > 0) {
 		raise_peak(&d->peak_pending, n);
-		raise_peak(&d->peak_bytes, b);
+		if (bytes != 0)
+			raise_peak(&d->peak_bytes, b);
 	}
 }
 

@@ -202,10 +202,11 @@ size_t qsbr__drain_orphans(qsbr_domain *d, qsbr_thread *t, bool wait, bool all)
 			break;
 		}
 		run_chain(d, t, &b);
-		/* Written under drain_lock; readers that need the callbacks' effects
-		 * take drain_lock too, relaxed is for qsbr_stats_get. */
-		add_relaxed_owner(&d->orphans_freed, b.count);
+		/* One writer at a time (drain_lock).  Release pairs with the
+		 * acquire load in qsbr_stats_get: a count that includes this batch
+		 * comes after its callbacks returned. */
 		add_relaxed_owner(&d->orphans_bytes_freed, b.bytes);
+		store_release(&d->orphans_freed, load_relaxed(&d->orphans_freed) + b.count);
 		ran += b.count;
 	}
 	pthread_mutex_unlock(&d->drain_lock);

@@ -9,10 +9,16 @@
   include/qsbr.h   the SYNOPSIS: the exact prototypes.
   man/names.txt    the one-line NAME description of each page.
 
-Usage: gen_man.py --api A --header H --names N --version V --outdir D PAGE...
+Usage: gen_man.py --api A --header H [--header H2 ...] --names N
+                  [--overview NAME] --version V --outdir D PAGE...
 PAGE are the file names meson expects (qsbr.3, qsbr_register.3, ...); the
 script fails when they differ from what docs/api.md documents, so a call
 added to the docs without a page (or the reverse) breaks the build.
+
+The data structures' pages come from a second run: --api docs/ds.md, one
+--header per include/qsbr/*.h, --names man/names-ds.txt and --overview
+qsbr_ds, which names the overview page (qsbr(3) by default).  A page's
+SYNOPSIS includes the header that declares its call.
 
 Only the Markdown that docs/api.md uses is understood: paragraphs, "- "
 lists, pipe tables, `code`, **bold**, *italic*,
@@ -115,8 +121,9 @@ def line(s):
 class Inline:
     """Converts inline Markdown of one page; knows the pages to link to."""
 
-    def __init__(self, pages, self_names=(), params=()):
+    def __init__(self, pages, self_names=(), params=(), overview_name="qsbr"):
         self.pages = pages
+        self.overview_name = overview_name
         self.self_names = set(self_names)
         self.params = set(params)
         self.refs = set()
@@ -134,7 +141,7 @@ class Inline:
         # \% : never hyphenate an identifier.
         if s in self.params:
             return "\\fI\\%%%s\\fP" % code(s)
-        if s in self.pages and s != "qsbr" and s not in self.self_names:
+        if s in self.pages and s != self.overview_name and s not in self.self_names:
             self.refs.add(s)
             return "\\fB\\%%%s\\fP(%s)" % (code(s), SECTION)
         return "\\fB\\%%%s\\fP" % code(s)
@@ -286,8 +293,17 @@ def param_names(proto):
     return names
 
 
-def call_page(names, body, protos, summaries, pages, version):
-    inline = Inline(pages, names, set().union(*(param_names(protos[n]) for n in names)))
+def include_name(path):
+    """How a program includes the header at path: its path below include/."""
+    parts = os.path.normpath(path).split(os.sep)
+    return "/".join(parts[len(parts) - parts[::-1].index("include"):]) \
+        if "include" in parts else os.path.basename(path)
+
+
+def call_page(names, body, protos, summaries, pages, version, include="qsbr.h",
+              overview_name="qsbr"):
+    inline = Inline(pages, names, set().union(*(param_names(protos[n]) for n in names)),
+                    overview_name)
     desc = render(body, inline)
     out = ["'\\\" t" if any(k == "table" for k, _ in blocks(body)) else None,
            th(names[0], version),
@@ -297,7 +313,7 @@ def call_page(names, body, protos, summaries, pages, version):
            "libqsbr (\\fI\\-lqsbr \\-pthread\\fP, pkg-config \\fIqsbr\\fP)",
            ".SH SYNOPSIS",
            ".nf",
-           ".B #include <qsbr.h>",
+           ".B #include <%s>" % include,
            ".PP"]
     out = [l for l in out if l is not None]
     for i, n in enumerate(names):
@@ -308,13 +324,18 @@ def call_page(names, body, protos, summaries, pages, version):
                 "The call is an inline function in \\fB<qsbr.h>\\fP; "
                 "only its slow path is in the library."]
     see = sorted(inline.refs)
+    if overview_name != "qsbr":
+        see = [overview_name] + see
     out += [".SH SEE ALSO", ".BR qsbr (%s)%s" % (SECTION, "," if see else "")]
     for i, r in enumerate(see):
         out.append(".BR %s (%s)%s" % (code(r), SECTION, "," if i < len(see) - 1 else ""))
     return out
 
 
-def overview(intro, chapters, summaries, pages, version):
+def overview(intro, chapters, summaries, pages, version, name="qsbr", includes=("qsbr.h",),
+             doc="docs/api.md"):
+    if name != "qsbr":
+        return overview_other(intro, chapters, summaries, pages, version, name, includes, doc)
     inline = Inline(pages)
     out = [th("qsbr", version),
            ".SH NAME",
@@ -348,6 +369,8 @@ def overview(intro, chapters, summaries, pages, version):
             out.append(".SH %s" % esc(title.upper()))
             out += render(body, inline)
     out += [".SH SEE ALSO",
+            ".BR qsbr_ds (%s)" % SECTION,
+            "(the lock-free stack, queue, ordered set and hash map built on these calls).",
             "In the libqsbr sources:",
             "\\fIdocs/api.md\\fP (the text of these pages),",
             "\\fIdocs/design.md\\fP (why it is safe: the memory-ordering argument),",
@@ -356,48 +379,95 @@ def overview(intro, chapters, summaries, pages, version):
     return out
 
 
+def overview_other(intro, chapters, summaries, pages, version, name, includes, doc):
+    """The overview page of a second document (docs/ds.md): its top and
+    its sections with no calls, and the calls by chapter."""
+    inline = Inline(pages, overview_name=name)
+    out = [th(name, version),
+           ".SH NAME",
+           "%s \\- %s" % (code(name), esc(summaries[name])),
+           ".SH LIBRARY",
+           "libqsbr (\\fI\\-lqsbr \\-pthread\\fP, pkg-config \\fIqsbr\\fP)",
+           ".SH SYNOPSIS",
+           ".nf"]
+    out += [".B #include <%s>" % inc for inc in includes]
+    out += [".fi", ".SH DESCRIPTION"]
+    out += render(intro, inline)
+    out.append(".SH CALLS")
+    for title, body, entries in chapters:
+        if not entries:
+            continue
+        out.append(".SS %s" % esc(title))
+        for names, _ in entries:
+            for n in names:
+                out += [".TP", ".BR %s (%s)" % (code(n), SECTION), esc(summaries[n])]
+    for title, body, entries in chapters:
+        if not entries:
+            out.append(".SH %s" % esc(title.upper()))
+            out += render(body, inline)
+    out += [".SH SEE ALSO",
+            ".BR qsbr (%s)." % SECTION,
+            "In the libqsbr sources:",
+            "\\fI%s\\fP (the text of these pages)" % doc,
+            "and \\fIlib/ds/\\fP (the algorithms, with their memory-ordering rules)."]
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
-    for opt in ("api", "header", "names", "version", "outdir"):
+    for opt in ("api", "names", "version", "outdir"):
         ap.add_argument("--" + opt, required=True)
+    ap.add_argument("--header", required=True, action="append")
+    ap.add_argument("--overview", default="qsbr")
     ap.add_argument("pages", nargs="+")
     a = ap.parse_args()
     with open(a.api, encoding="utf-8") as f:
         intro, chapters = parse_api(f.read())
-    with open(a.header, encoding="utf-8") as f:
-        protos = parse_header(f.read())
+    protos, includes = {}, {}
+    for path in a.header:
+        with open(path, encoding="utf-8") as f:
+            found = parse_header(f.read())
+        protos.update(found)
+        includes.update((n, include_name(path)) for n in found)
     with open(a.names, encoding="utf-8") as f:
         summaries = parse_names(f.read())
 
     groups = [names for _, _, entries in chapters for names, _ in entries]
     documented = {n for g in groups for n in g}
-    pages = documented | {"qsbr"}
-    files = {"qsbr": None}
+    ov = a.overview
+    pages = documented | {ov}
+    files = {ov: None}
     for g in groups:
         for n in g:
             files[n] = g[0] if n != g[0] else None
 
+    doc = "docs/" + os.path.basename(a.api)
+    hdrs = " or ".join(sorted(set(includes.values()))) or os.path.basename(a.header[0])
+    names_file = "man/" + os.path.basename(a.names)
     want = {os.path.basename(p) for p in a.pages}
     have = {n + "." + SECTION for n in files}
     if want != have:
-        fail("meson's page list and docs/api.md differ: only in meson.build: %s; "
-             "only in docs/api.md: %s" % (sorted(want - have) or "-", sorted(have - want) or "-"))
+        fail("meson's page list and %s differ: only in man/meson.build: %s; "
+             "only in %s: %s" % (doc, sorted(want - have) or "-", doc,
+                                 sorted(have - want) or "-"))
     missing = documented - set(protos)
     if missing:
-        fail("documented in docs/api.md but not declared in qsbr.h: %s" % sorted(missing))
+        fail("documented in %s but not declared in %s: %s" % (doc, hdrs, sorted(missing)))
     undocumented = {n for n in protos if n.startswith("qsbr_") and not n.startswith("qsbr__")
                     and n not in documented and not protos[n].startswith("static inline")}
     if undocumented:
-        fail("declared in qsbr.h but not documented in docs/api.md: %s" % sorted(undocumented))
+        fail("declared in %s but not documented in %s: %s" % (hdrs, doc, sorted(undocumented)))
     if set(summaries) != pages:
-        fail("man/names.txt and docs/api.md differ: only in names.txt: %s; "
-             "only in docs/api.md: %s" % (sorted(set(summaries) - pages) or "-",
-                                         sorted(pages - set(summaries)) or "-"))
+        fail("%s and %s differ: only in %s: %s; only in %s: %s"
+             % (names_file, doc, names_file, sorted(set(summaries) - pages) or "-",
+                doc, sorted(pages - set(summaries)) or "-"))
 
-    out = {"qsbr": overview(intro, chapters, summaries, pages, a.version)}
+    used = sorted({includes[n] for n in documented}, key=lambda i: (i != "qsbr.h", i))
+    out = {ov: overview(intro, chapters, summaries, pages, a.version, ov, used, doc)}
     for _, _, entries in chapters:
         for names, body in entries:
-            out[names[0]] = call_page(names, body, protos, summaries, pages, a.version)
+            out[names[0]] = call_page(names, body, protos, summaries, pages, a.version,
+                                      includes[names[0]], ov)
     for n, target in files.items():
         text = (".so man%s/%s.%s\n" % (SECTION, target, SECTION) if target else
                 "\n".join(out[n]) + "\n")

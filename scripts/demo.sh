@@ -1,6 +1,6 @@
 #!/bin/sh
 # The main job: installs what is missing, builds a release build, and runs
-# the demo (threads on a lock-free stack, printing ops/s and memory held).
+# the demo (threads on a lock-free hash map, printing ops/s and memory held).
 # Arguments go to the demo, e.g. --threads 8 --seconds 5.
 set -eu
 cd "$(dirname "$0")/.."

@@ -42,6 +42,12 @@ typedef _Atomic uintptr_t ds_link;
 
 /* ---- Links ------------------------------------------------------------ */
 
+/* Before the object is shared: a plain initialization. */
+static inline void link_init(ds_link *p, uintptr_t v)
+{
+	atomic_init(p, v);
+}
+
 static inline uintptr_t link_load_relaxed(const ds_link *p)
 {
 	return atomic_load_explicit(p, memory_order_relaxed);
@@ -55,6 +61,17 @@ static inline uintptr_t link_load_acquire(const ds_link *p)
 static inline void link_store_relaxed(ds_link *p, uintptr_t v)
 {
 	atomic_store_explicit(p, v, memory_order_relaxed);
+}
+
+static inline void link_store_release(ds_link *p, uintptr_t v)
+{
+	atomic_store_explicit(p, v, memory_order_release);
+}
+
+static inline bool link_cas_relaxed(ds_link *p, uintptr_t *expected, uintptr_t desired)
+{
+	return atomic_compare_exchange_strong_explicit(p, expected, desired, memory_order_relaxed,
+						       memory_order_relaxed);
 }
 
 /* Success: release; failure: relaxed (the caller starts over from an acquire
@@ -75,11 +92,21 @@ static inline bool link_cas_acquire(ds_link *p, uintptr_t *expected, uintptr_t d
 /* Success: acquire and release; failure: acquire. */
 static inline bool link_cas_acq_rel(ds_link *p, uintptr_t *expected, uintptr_t desired)
 {
-	return atomic_compare_exchange_weak_explicit(p, expected, desired, memory_order_acq_rel,
-						     memory_order_acquire);
+	return atomic_compare_exchange_strong_explicit(p, expected, desired, memory_order_acq_rel,
+						       memory_order_acquire);
 }
 
 /* ---- Counters --------------------------------------------------------- */
+
+static inline void count_init(_Atomic int64_t *c, int64_t v)
+{
+	atomic_init(c, v);
+}
+
+static inline void u32_init(_Atomic unsigned *p, unsigned v)
+{
+	atomic_init(p, v);
+}
 
 static inline int64_t count_add_relaxed(_Atomic int64_t *c, int64_t v)
 {

@@ -33,6 +33,10 @@
  *     tail at or past first before its release CAS on head, our acquire load
  *     of head synchronizes with that CAS, and our tail load comes after it
  *     (read-read coherence).  So a relaxed load of tail suffices there.
+ *     (Under QSBR the lagging tail would be safe even without the check: the
+ *     enqueue that left it behind is online until it moves tail on, so the
+ *     node's grace period cannot end first.  The check is Michael and Scott's
+ *     and keeps the argument local.)
  */
 #include "qsbr/queue.h"
 
@@ -46,7 +50,7 @@ struct qnode {
 
 struct qsbr_queue {
 	alignas(DS_LINE) ds_link head; /* struct qnode *: the dummy */
-	qsbr_domain *domain;
+	qsbr_domain *domain; /* whose handles the calls take (docs/ds.md) */
 	alignas(DS_LINE) ds_link tail; /* struct qnode *: the last node, or the one before */
 };
 
@@ -55,7 +59,7 @@ static struct qnode *qnode_new(void *value)
 	struct qnode *n = malloc(sizeof(*n));
 
 	if (n != NULL) {
-		atomic_init(&n->next, 0);
+		link_init(&n->next, 0);
 		n->value = value;
 	}
 	return n;
@@ -83,8 +87,8 @@ qsbr_queue *qsbr_queue_new(qsbr_domain *d)
 		errno = ENOMEM;
 		return NULL;
 	}
-	atomic_init(&q->head, (uintptr_t)dummy);
-	atomic_init(&q->tail, (uintptr_t)dummy);
+	link_init(&q->head, (uintptr_t)dummy);
+	link_init(&q->tail, (uintptr_t)dummy);
 	q->domain = d;
 	return q;
 }

@@ -11,7 +11,7 @@
 
 struct qsbr_set {
 	alignas(DS_LINE) struct list_node head; /* its next: the first entry */
-	qsbr_domain *domain;
+	qsbr_domain *domain; /* whose handles the calls take (docs/ds.md) */
 };
 
 /* Every key is its own order key, and equal keys are equal values. */
@@ -30,7 +30,7 @@ qsbr_set *qsbr_set_new(qsbr_domain *d)
 		errno = ENOMEM;
 		return NULL;
 	}
-	atomic_init(&s->head.next, 0);
+	link_init(&s->head.next, 0);
 	s->domain = d;
 	return s;
 }

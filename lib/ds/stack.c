@@ -37,7 +37,7 @@ struct snode {
 
 struct qsbr_stack {
 	alignas(DS_LINE) ds_link top; /* struct snode *: every push and pop writes it */
-	qsbr_domain *domain;
+	qsbr_domain *domain; /* whose handles pop takes (docs/ds.md) */
 };
 
 qsbr_stack *qsbr_stack_new(qsbr_domain *d)
@@ -53,7 +53,7 @@ qsbr_stack *qsbr_stack_new(qsbr_domain *d)
 		errno = ENOMEM;
 		return NULL;
 	}
-	atomic_init(&s->top, 0);
+	link_init(&s->top, 0);
 	s->domain = d;
 	return s;
 }

@@ -3,15 +3,18 @@
 """The exported symbols of libqsbr.so are the documented API (docs/abi.md).
 
 Checks, naming what differs:
-  1. dynamic symbols of the shared library == QSBR_API declarations in qsbr.h
-  2. QSBR_API declarations == calls documented in docs/api.md, less the
-     header's static inline ones, plus the internals listed in docs/abi.md
+  1. dynamic symbols of the shared library == QSBR_API declarations in the
+     headers given (qsbr.h, qsbr/*.h)
+  2. QSBR_API declarations == calls documented in docs/api.md (and the other
+     API documents given, docs/ds.md), less the headers' static inline ones,
+     plus the internals listed in docs/abi.md
   3. each exported symbol has a QSBR_<major> version node
   4. the soname is libqsbr.so.<QSBR_VERSION_MAJOR>
   5. every external name defined in libqsbr.a has the qsbr_ prefix
 
 Usage: check_symbols.py --shared libqsbr.so --static libqsbr.a
-                        --header qsbr.h --api api.md --abi abi.md
+                        --header qsbr.h [--header qsbr/stack.h ...]
+                        --api api.md [--api ds.md ...] --abi abi.md
 Exits 77 (skip) when nm or readelf is missing.
 """
 
@@ -40,7 +43,7 @@ def header_decls(text):
     inline = {CALL_RE.search(m.group(1)).group(1)
               for m in re.finditer(r"static\s+inline\s+([^;{}]*?\))\s*\{", body, flags=re.S)}
     major = re.search(r"^#define QSBR_VERSION_MAJOR (\d+)", text, flags=re.M)
-    return exported, inline, int(major.group(1))
+    return exported, inline, int(major.group(1)) if major else None
 
 
 def documented_calls(api):
@@ -84,26 +87,32 @@ def diff(what, a_name, a, b_name, b):
 
 def main():
     ap = argparse.ArgumentParser()
-    for opt in ("shared", "static", "header", "api", "abi"):
+    for opt in ("shared", "static", "abi"):
         ap.add_argument("--" + opt, required=True)
+    for opt in ("header", "api"):  # repeatable: qsbr.h and docs/api.md first
+        ap.add_argument("--" + opt, required=True, action="append")
     a = ap.parse_args()
     if not (shutil.which("nm") and shutil.which("readelf")):
         print("nm or readelf missing (binutils; scripts/deps.sh installs it)")
         return 77
 
-    with open(a.header, encoding="utf-8") as f:
-        exported, inline, major = header_decls(f.read())
-    with open(a.api, encoding="utf-8") as f:
-        calls = documented_calls(f.read())
+    exported, inline, calls, major = set(), set(), set(), None
+    for path in a.header:
+        with open(path, encoding="utf-8") as f:
+            e, i, m = header_decls(f.read())
+        exported, inline, major = exported | e, inline | i, major if m is None else m
+    for path in a.api:
+        with open(path, encoding="utf-8") as f:
+            calls |= documented_calls(f.read())
     with open(a.abi, encoding="utf-8") as f:
         internals = documented_internals(f.read())
     dyn = dynamic_symbols(a.shared)
 
     errors = []
-    errors += diff("exported vs declared", "libqsbr.so", set(dyn), "qsbr.h QSBR_API", exported)
+    errors += diff("exported vs declared", "libqsbr.so", set(dyn), "headers' QSBR_API", exported)
     expected = (calls - inline) | internals
-    errors += diff("declared vs documented", "qsbr.h QSBR_API", exported,
-                   "docs/api.md + docs/abi.md", expected)
+    errors += diff("declared vs documented", "headers' QSBR_API", exported,
+                   "API docs + docs/abi.md", expected)
     for name, version in sorted(dyn.items()):
         if not re.fullmatch(r"QSBR_%d(\.\d+)?" % major, version):
             errors.append("%s has version node %r, want QSBR_%d[.MINOR] (lib/qsbr.map)"

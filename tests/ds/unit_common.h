@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * unit_common.h: what the data-structure unit tests share: a domain and the
+ * main thread's handle per test, retire accounting through qsbr_stats, and
+ * the allocation failures of alloc_fail.h.
+ */
+#ifndef QSBR_TEST_UNIT_COMMON_H
+#define QSBR_TEST_UNIT_COMMON_H
+
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include <qsbr.h>
+
+#include "alloc_fail.h"
+
+struct env {
+	qsbr_domain *d;
+	qsbr_thread *t;
+};
+
+static int env_setup(void **state)
+{
+	struct env *e = calloc(1, sizeof(*e));
+
+	if (e == NULL)
+		return -1;
+	e->d = qsbr_domain_new(NULL);
+	e->t = e->d != NULL ? qsbr_register(e->d) : NULL;
+	if (e->t == NULL)
+		return -1;
+	*state = e;
+	return 0;
+}
+
+/* Unregisters and deletes the domain: every node a test retired is freed
+ * here at the latest, so ASan reports one that is freed twice or never. */
+static int env_teardown(void **state)
+{
+	struct env *e = *state;
+
+	alloc_fail_nth(0);
+	alloc_fail_all(false);
+	qsbr_unregister(e->t);
+	if (qsbr_domain_delete(e->d) != 0)
+		return -1;
+	free(e);
+	return 0;
+}
+
+static qsbr_stats stats_of(qsbr_domain *d)
+{
+	qsbr_stats s;
+
+	assert_int_equal(qsbr_stats_get(d, &s), 0);
+	return s;
+}
+
+static void *val(uintptr_t v)
+{
+	return (void *)v;
+}
+
+#define TEST(fn) cmocka_unit_test_setup_teardown(fn, env_setup, env_teardown)
+
+#endif /* QSBR_TEST_UNIT_COMMON_H */

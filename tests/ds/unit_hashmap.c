@@ -1,0 +1,382 @@
+/* SPDX-License-Identifier: MIT */
+/* Sequential semantics of qsbr/hashmap.h: against a reference, growth, key
+ * functions, collisions, errors and allocation failures. */
+#include <stdbool.h>
+#include <stdio.h>
+
+#include <qsbr/hashmap.h>
+
+#include "unit_common.h"
+
+static uint64_t rnd(uint64_t *x)
+{
+	*x ^= *x << 13;
+	*x ^= *x >> 7;
+	*x ^= *x << 17;
+	return *x;
+}
+
+static bool int_equal(uint64_t a, uint64_t b, void *arg)
+{
+	(void)arg;
+	return a == b;
+}
+
+static void test_basic(void **state)
+{
+	struct env *e = *state;
+	qsbr_hashmap *m = qsbr_hashmap_new(e->d, 0, NULL, NULL, NULL);
+	void *v = val(99);
+
+	assert_non_null(m);
+	assert_int_equal(qsbr_hashmap_size(m), 0);
+	assert_int_equal(qsbr_hashmap_buckets(m), 8);
+	assert_int_equal(qsbr_hashmap_lookup(m, e->t, 1, &v), ENOENT);
+	assert_int_equal(qsbr_hashmap_remove(m, e->t, 1, &v), ENOENT);
+	assert_ptr_equal(v, val(99));
+	assert_int_equal(qsbr_hashmap_insert(m, e->t, 1, val(10)), 0);
+	assert_int_equal(qsbr_hashmap_insert(m, e->t, 1, val(11)), EEXIST);
+	assert_int_equal(qsbr_hashmap_size(m), 1);
+	assert_int_equal(qsbr_hashmap_lookup(m, e->t, 1, &v), 0);
+	assert_ptr_equal(v, val(10));
+	assert_int_equal(qsbr_hashmap_insert(m, e->t, 0, NULL), 0);
+	assert_int_equal(qsbr_hashmap_insert(m, e->t, UINT64_MAX, val(3)), 0);
+	assert_int_equal(qsbr_hashmap_lookup(m, e->t, 0, &v), 0);
+	assert_null(v);
+	assert_int_equal(qsbr_hashmap_lookup(m, e->t, UINT64_MAX, &v), 0);
+	assert_ptr_equal(v, val(3));
+	assert_int_equal(qsbr_hashmap_size(m), 3);
+	assert_int_equal(qsbr_hashmap_remove(m, e->t, 1, &v), 0);
+	assert_ptr_equal(v, val(10));
+	assert_int_equal(qsbr_hashmap_remove(m, e->t, 1, NULL), ENOENT);
+	assert_int_equal(qsbr_hashmap_lookup(m, e->t, 1, NULL), ENOENT);
+	assert_int_equal(qsbr_hashmap_size(m), 2);
+	assert_int_equal(qsbr_hashmap_delete(m, NULL, NULL), 0);
+}
+
+static void test_einval(void **state)
+{
+	struct env *e = *state;
+	qsbr_hashmap *m = qsbr_hashmap_new(e->d, 0, NULL, NULL, NULL);
+	errno = 0;
+	assert_null(qsbr_hashmap_new(NULL, 0, NULL, NULL, NULL));
+	assert_int_equal(errno, EINVAL);
+	errno = 0;
+	assert_null(qsbr_hashmap_new(e->d, 0, NULL, int_equal, NULL));
+	assert_int_equal(errno, EINVAL);
+	assert_int_equal(qsbr_hashmap_insert(NULL, e->t, 1, NULL), EINVAL);
+	assert_int_equal(qsbr_hashmap_insert(m, NULL, 1, NULL), EINVAL);
+	assert_int_equal(qsbr_hashmap_remove(NULL, e->t, 1, NULL), EINVAL);
+	assert_int_equal(qsbr_hashmap_remove(m, NULL, 1, NULL), EINVAL);
+	assert_int_equal(qsbr_hashmap_lookup(NULL, e->t, 1, NULL), EINVAL);
+	assert_int_equal(qsbr_hashmap_lookup(m, NULL, 1, NULL), EINVAL);
+	assert_int_equal(qsbr_hashmap_delete(NULL, NULL, NULL), EINVAL);
+	errno = 0;
+	assert_int_equal(qsbr_hashmap_size(NULL), 0);
+	assert_int_equal(errno, EINVAL);
+	errno = 0;
+	assert_int_equal(qsbr_hashmap_buckets(NULL), 0);
+	assert_int_equal(errno, EINVAL);
+	errno = 0;
+	assert_int_equal(qsbr_hashmap_memory(NULL), 0);
+	assert_int_equal(errno, EINVAL);
+	assert_int_equal(qsbr_hashmap_size(m), 0);
+	assert_int_equal(qsbr_hashmap_delete(m, NULL, NULL), 0);
+}
+
+static void test_size_hint(void **state)
+{
+	struct env *e = *state;
+	size_t hints[] = { 1, 8, 9, 1000, 1 << 16 };
+
+	for (size_t i = 0; i < sizeof(hints) / sizeof(hints[0]); i++) {
+		qsbr_hashmap *m = qsbr_hashmap_new(e->d, hints[i], NULL, NULL, NULL);
+		size_t b = qsbr_hashmap_buckets(m);
+
+		assert_true(b >= hints[i] && b >= 8 && (b & (b - 1)) == 0);
+		assert_true(b < 2 * hints[i] || b == 8);
+		assert_int_equal(qsbr_hashmap_delete(m, NULL, NULL), 0);
+	}
+}
+
+/* Grows from 8 buckets to hold N keys; every key stays found, the size is
+ * exact, removals keep the buckets. */
+static void test_growth(void **state)
+{
+	struct env *e = *state;
+	enum { N = 100000 };
+	qsbr_hashmap *m = qsbr_hashmap_new(e->d, 0, NULL, NULL, NULL);
+	size_t mem0 = qsbr_hashmap_memory(m), buckets;
+	void *v;
+
+	for (uint64_t k = 0; k < N; k++) {
+		assert_int_equal(qsbr_hashmap_insert(m, e->t, k * 7919, val(k + 1)), 0);
+		if (k % 4096 == 0)
+			qsbr_quiescent(e->t);
+	}
+	buckets = qsbr_hashmap_buckets(m);
+	assert_int_equal(qsbr_hashmap_size(m), N);
+	/* At most one entry per bucket, give or take the 16-insert checks. */
+	assert_true(buckets + 16 >= N && buckets < 4 * N);
+	assert_true(qsbr_hashmap_memory(m) >= mem0 + N * 48);
+	for (uint64_t k = 0; k < N; k++) {
+		assert_int_equal(qsbr_hashmap_lookup(m, e->t, k * 7919, &v), 0);
+		assert_ptr_equal(v, val(k + 1));
+		assert_int_equal(qsbr_hashmap_lookup(m, e->t, k * 7919 + 1, NULL), ENOENT);
+	}
+	for (uint64_t k = 0; k < N; k += 2)
+		assert_int_equal(qsbr_hashmap_remove(m, e->t, k * 7919, NULL), 0);
+	qsbr_quiescent(e->t);
+	assert_int_equal(qsbr_hashmap_size(m), N / 2);
+	assert_int_equal(qsbr_hashmap_buckets(m), buckets);
+	for (uint64_t k = 0; k < N; k++)
+		assert_int_equal(qsbr_hashmap_lookup(m, e->t, k * 7919, NULL), k % 2 ? 0 : ENOENT);
+	assert_int_equal(qsbr_hashmap_delete(m, NULL, NULL), 0);
+}
+
+/* Random operations against a bitmap, with a small table that grows. */
+static void test_reference(void **state)
+{
+	struct env *e = *state;
+	enum { RANGE = 4096 };
+	static bool ref[RANGE];
+	qsbr_hashmap *m = qsbr_hashmap_new(e->d, 0, NULL, NULL, NULL);
+	uint64_t x = 0x9e3779b97f4a7c15u;
+	size_t n = 0;
+	void *v;
+
+	memset(ref, 0, sizeof(ref));
+	for (int i = 0; i < 200000; i++) {
+		uint64_t key = rnd(&x) % RANGE;
+		unsigned op = (unsigned)(rnd(&x) % 3);
+
+		if (op == 0) {
+			assert_int_equal(qsbr_hashmap_insert(m, e->t, key, val(~key)),
+					 ref[key] ? EEXIST : 0);
+			n += !ref[key];
+			ref[key] = true;
+		} else if (op == 1) {
+			int rc = qsbr_hashmap_remove(m, e->t, key, &v);
+
+			assert_int_equal(rc, ref[key] ? 0 : ENOENT);
+			if (rc == 0)
+				assert_ptr_equal(v, val(~key));
+			n -= ref[key];
+			ref[key] = false;
+		} else {
+			assert_int_equal(qsbr_hashmap_lookup(m, e->t, key, &v), ref[key] ? 0 : ENOENT);
+			if (ref[key])
+				assert_ptr_equal(v, val(~key));
+		}
+		if (i % 1024 == 0) {
+			assert_int_equal(qsbr_hashmap_size(m), n);
+			qsbr_quiescent(e->t);
+		}
+	}
+	assert_int_equal(qsbr_hashmap_size(m), n);
+	assert_int_equal(qsbr_hashmap_delete(m, NULL, NULL), 0);
+}
+
+/* Keys that stand for strings: equal compares the text, so two pointers to
+ * equal text are one key. */
+static uint64_t str_hash(uint64_t key, void *arg)
+{
+	const unsigned char *s = (const unsigned char *)(uintptr_t)key;
+	uint64_t h = 1469598103934665603u;
+
+	assert_ptr_equal(arg, val(0xa5));
+	while (*s)
+		h = (h ^ *s++) * 1099511628211u;
+	return h;
+}
+
+static bool str_equal(uint64_t a, uint64_t b, void *arg)
+{
+	assert_ptr_equal(arg, val(0xa5));
+	return strcmp((const char *)(uintptr_t)a, (const char *)(uintptr_t)b) == 0;
+}
+
+static uint64_t key_of(const char *s)
+{
+	return (uint64_t)(uintptr_t)s;
+}
+
+static void test_string_keys(void **state)
+{
+	struct env *e = *state;
+	qsbr_hashmap *m = qsbr_hashmap_new(e->d, 0, str_hash, str_equal, val(0xa5));
+	char words[300][8], probe[8];
+	void *v;
+
+	for (int i = 0; i < 300; i++) {
+		snprintf(words[i], sizeof(words[i]), "w%d", i);
+		assert_int_equal(qsbr_hashmap_insert(m, e->t, key_of(words[i]), words[i]), 0);
+	}
+	for (int i = 0; i < 300; i++) {
+		snprintf(probe, sizeof(probe), "w%d", i);
+		assert_int_equal(qsbr_hashmap_insert(m, e->t, key_of(probe), NULL), EEXIST);
+		assert_int_equal(qsbr_hashmap_lookup(m, e->t, key_of(probe), &v), 0);
+		assert_ptr_equal(v, words[i]);
+	}
+	assert_int_equal(qsbr_hashmap_lookup(m, e->t, key_of("x1"), NULL), ENOENT);
+	snprintf(probe, sizeof(probe), "w%d", 17);
+	assert_int_equal(qsbr_hashmap_remove(m, e->t, key_of(probe), &v), 0);
+	assert_ptr_equal(v, words[17]);
+	assert_int_equal(qsbr_hashmap_lookup(m, e->t, key_of(words[17]), NULL), ENOENT);
+	assert_int_equal(qsbr_hashmap_size(m), 299);
+	assert_int_equal(qsbr_hashmap_delete(m, NULL, NULL), 0);
+}
+
+/* Every key has the same hash: one run of equal order keys, told apart by
+ * equal alone (and without equal, by value). */
+static uint64_t const_hash(uint64_t key, void *arg)
+{
+	(void)key;
+	(void)arg;
+	return 42;
+}
+
+static void test_collisions(void **state)
+{
+	struct env *e = *state;
+
+	for (int with_equal = 0; with_equal < 2; with_equal++) {
+		qsbr_hashmap *m = qsbr_hashmap_new(e->d, 0, const_hash,
+						   with_equal ? int_equal : NULL, NULL);
+		void *v;
+
+		for (uint64_t k = 0; k < 500; k++)
+			assert_int_equal(qsbr_hashmap_insert(m, e->t, k, val(k + 1)), 0);
+		for (uint64_t k = 0; k < 500; k += 3)
+			assert_int_equal(qsbr_hashmap_insert(m, e->t, k, NULL), EEXIST);
+		for (uint64_t k = 0; k < 500; k += 2)
+			assert_int_equal(qsbr_hashmap_remove(m, e->t, k, &v), 0);
+		for (uint64_t k = 0; k < 500; k++) {
+			int rc = qsbr_hashmap_lookup(m, e->t, k, &v);
+
+			assert_int_equal(rc, k % 2 ? 0 : ENOENT);
+			if (rc == 0)
+				assert_ptr_equal(v, val(k + 1));
+		}
+		assert_int_equal(qsbr_hashmap_size(m), 250);
+		assert_int_equal(qsbr_hashmap_delete(m, NULL, NULL), 0);
+	}
+}
+
+static void test_enomem(void **state)
+{
+	struct env *e = *state;
+	qsbr_hashmap *m;
+	uint64_t key = 1;
+
+	/* The header, then the first bucket segment. */
+	for (unsigned n = 1; n <= 2; n++) {
+		alloc_fail_nth(n);
+		errno = 0;
+		assert_null(qsbr_hashmap_new(e->d, 0, NULL, NULL, NULL));
+		assert_int_equal(errno, ENOMEM);
+	}
+	alloc_fail_nth(0);
+	m = qsbr_hashmap_new(e->d, 1 << 16, NULL, NULL, NULL);
+	assert_non_null(m);
+	assert_int_equal(qsbr_hashmap_insert(m, e->t, UINT64_C(1) << 40, val(1)), 0);
+	/* The entry's node is allocated first: ENOMEM, nothing changed. */
+	alloc_fail_nth(1);
+	assert_int_equal(qsbr_hashmap_insert(m, e->t, 2000, val(2)), ENOMEM);
+	assert_true(alloc_failed());
+	assert_int_equal(qsbr_hashmap_lookup(m, e->t, 2000, NULL), ENOENT);
+	assert_int_equal(qsbr_hashmap_size(m), 1);
+	/* The later ones (segments, dummies) only cost a longer walk: fail
+	 * each in turn, then all of them, on keys in fresh buckets. */
+	for (unsigned n = 2;; n++) {
+		alloc_fail_nth(n);
+		assert_int_equal(qsbr_hashmap_insert(m, e->t, key, val(key)), 0);
+		key++;
+		if (!alloc_failed())
+			break;
+	}
+	alloc_fail_from(2);
+	for (int i = 0; i < 2000; i++, key++) {
+		assert_int_equal(qsbr_hashmap_insert(m, e->t, key, val(key)), 0);
+		alloc_fail_from(2);
+	}
+	alloc_fail_nth(0);
+	assert_int_equal(qsbr_hashmap_size(m), key);
+	for (uint64_t k = 1; k < key; k++) {
+		void *v;
+
+		assert_int_equal(qsbr_hashmap_lookup(m, e->t, k, &v), 0);
+		assert_ptr_equal(v, val(k));
+		assert_int_equal(qsbr_hashmap_remove(m, e->t, k, NULL), 0); /* now with dummies */
+	}
+	assert_int_equal(qsbr_hashmap_size(m), 1);
+	assert_int_equal(qsbr_hashmap_delete(m, NULL, NULL), 0);
+}
+
+/* Lookups allocate nothing and store nothing, whatever state the buckets are
+ * in: here most buckets of a large table have no dummy yet. */
+static void test_lookup_allocates_nothing(void **state)
+{
+	struct env *e = *state;
+	qsbr_hashmap *m = qsbr_hashmap_new(e->d, 0, NULL, NULL, NULL);
+
+	for (uint64_t k = 0; k < 5000; k++)
+		assert_int_equal(qsbr_hashmap_insert(m, e->t, k, val(k)), 0);
+	alloc_count_take();
+	alloc_fail_all(true);
+	for (uint64_t k = 0; k < 10000; k++)
+		assert_int_equal(qsbr_hashmap_lookup(m, e->t, k, NULL), k < 5000 ? 0 : ENOENT);
+	alloc_fail_all(false);
+	assert_int_equal(alloc_count_take(), 0);
+	assert_int_equal(qsbr_hashmap_delete(m, NULL, NULL), 0);
+}
+
+struct tally {
+	uint64_t n, sum;
+};
+
+static void count_entry(uint64_t key, void *value, void *arg)
+{
+	struct tally *t = arg;
+
+	assert_ptr_equal(value, val(key + 5));
+	t->n++;
+	t->sum += key;
+}
+
+static void test_delete_visits_each_once(void **state)
+{
+	struct env *e = *state;
+	qsbr_hashmap *m = qsbr_hashmap_new(e->d, 0, NULL, NULL, NULL);
+	struct tally tally = { 0, 0 };
+	qsbr_stats before;
+
+	for (uint64_t k = 0; k < 1000; k++)
+		assert_int_equal(qsbr_hashmap_insert(m, e->t, k, val(k + 5)), 0);
+	before = stats_of(e->d);
+	for (uint64_t k = 0; k < 1000; k += 2)
+		assert_int_equal(qsbr_hashmap_remove(m, e->t, k, NULL), 0);
+	/* Removed nodes went to the domain. */
+	assert_int_equal(stats_of(e->d).retired - before.retired, 500);
+	assert_int_equal(qsbr_hashmap_delete(m, count_entry, &tally), 0);
+	assert_int_equal(tally.n, 500);
+	assert_int_equal(tally.sum, 500 * 500); /* 1 + 3 + ... + 999 */
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		TEST(test_basic),
+		TEST(test_einval),
+		TEST(test_size_hint),
+		TEST(test_growth),
+		TEST(test_reference),
+		TEST(test_string_keys),
+		TEST(test_collisions),
+		TEST(test_enomem),
+		TEST(test_lookup_allocates_nothing),
+		TEST(test_delete_visits_each_once),
+	};
+
+	return cmocka_run_group_tests_name("ds-hashmap", tests, NULL, NULL);
+}

@@ -1,0 +1,198 @@
+/* SPDX-License-Identifier: MIT */
+/* Sequential semantics of qsbr/set.h: against a reference, order, errors. */
+#include <stdbool.h>
+
+#include <qsbr/set.h>
+
+#include "unit_common.h"
+
+static void test_basic(void **state)
+{
+	struct env *e = *state;
+	qsbr_set *s = qsbr_set_new(e->d);
+	void *v = val(99);
+	uint64_t k = 7;
+
+	assert_non_null(s);
+	assert_int_equal(qsbr_set_lookup(s, e->t, 1, &v), ENOENT);
+	assert_int_equal(qsbr_set_remove(s, e->t, 1, &v), ENOENT);
+	assert_int_equal(qsbr_set_seek(s, e->t, 0, &k, &v), ENOENT);
+	assert_ptr_equal(v, val(99));
+	assert_int_equal(k, 7);
+	assert_int_equal(qsbr_set_insert(s, e->t, 5, val(50)), 0);
+	assert_int_equal(qsbr_set_insert(s, e->t, 5, val(51)), EEXIST);
+	assert_int_equal(qsbr_set_lookup(s, e->t, 5, &v), 0);
+	assert_ptr_equal(v, val(50)); /* EEXIST left the first value */
+	assert_int_equal(qsbr_set_lookup(s, e->t, 5, NULL), 0);
+	assert_int_equal(qsbr_set_lookup(s, e->t, 4, NULL), ENOENT);
+	assert_int_equal(qsbr_set_lookup(s, e->t, 6, NULL), ENOENT);
+	assert_int_equal(qsbr_set_remove(s, e->t, 5, &v), 0);
+	assert_ptr_equal(v, val(50));
+	assert_int_equal(qsbr_set_remove(s, e->t, 5, &v), ENOENT);
+	assert_int_equal(qsbr_set_lookup(s, e->t, 5, NULL), ENOENT);
+	/* The extreme keys, and NULL values. */
+	assert_int_equal(qsbr_set_insert(s, e->t, 0, NULL), 0);
+	assert_int_equal(qsbr_set_insert(s, e->t, UINT64_MAX, val(1)), 0);
+	assert_int_equal(qsbr_set_lookup(s, e->t, 0, &v), 0);
+	assert_null(v);
+	assert_int_equal(qsbr_set_seek(s, e->t, 1, &k, &v), 0);
+	assert_int_equal(k, UINT64_MAX);
+	assert_ptr_equal(v, val(1));
+	assert_int_equal(qsbr_set_seek(s, e->t, 0, &k, NULL), 0);
+	assert_int_equal(k, 0);
+	assert_int_equal(qsbr_set_remove(s, e->t, UINT64_MAX, NULL), 0);
+	assert_int_equal(qsbr_set_seek(s, e->t, 1, &k, NULL), ENOENT);
+	assert_int_equal(qsbr_set_delete(s, NULL, NULL), 0);
+}
+
+static void test_einval(void **state)
+{
+	struct env *e = *state;
+	qsbr_set *s = qsbr_set_new(e->d);
+
+	errno = 0;
+	assert_null(qsbr_set_new(NULL));
+	assert_int_equal(errno, EINVAL);
+	assert_int_equal(qsbr_set_insert(NULL, e->t, 1, NULL), EINVAL);
+	assert_int_equal(qsbr_set_insert(s, NULL, 1, NULL), EINVAL);
+	assert_int_equal(qsbr_set_remove(NULL, e->t, 1, NULL), EINVAL);
+	assert_int_equal(qsbr_set_remove(s, NULL, 1, NULL), EINVAL);
+	assert_int_equal(qsbr_set_lookup(NULL, e->t, 1, NULL), EINVAL);
+	assert_int_equal(qsbr_set_lookup(s, NULL, 1, NULL), EINVAL);
+	assert_int_equal(qsbr_set_seek(NULL, e->t, 1, NULL, NULL), EINVAL);
+	assert_int_equal(qsbr_set_seek(s, NULL, 1, NULL, NULL), EINVAL);
+	assert_int_equal(qsbr_set_delete(NULL, NULL, NULL), EINVAL);
+	assert_int_equal(qsbr_set_lookup(s, e->t, 1, NULL), ENOENT); /* nothing inserted */
+	assert_int_equal(qsbr_set_delete(s, NULL, NULL), 0);
+}
+
+static void test_enomem(void **state)
+{
+	struct env *e = *state;
+	qsbr_set *s;
+	uint64_t k;
+
+	alloc_fail_nth(1);
+	errno = 0;
+	assert_null(qsbr_set_new(e->d));
+	assert_int_equal(errno, ENOMEM);
+	s = qsbr_set_new(e->d);
+	assert_non_null(s);
+	assert_int_equal(qsbr_set_insert(s, e->t, 10, val(10)), 0);
+	alloc_fail_nth(1);
+	assert_int_equal(qsbr_set_insert(s, e->t, 5, val(5)), ENOMEM);
+	assert_true(alloc_failed());
+	assert_int_equal(qsbr_set_lookup(s, e->t, 5, NULL), ENOENT);
+	assert_int_equal(qsbr_set_seek(s, e->t, 0, &k, NULL), 0);
+	assert_int_equal(k, 10);
+	assert_int_equal(qsbr_set_delete(s, NULL, NULL), 0);
+}
+
+/* Random operations on keys 0..RANGE-1 against a bitmap; reads allocate
+ * nothing; a walk by seek sees exactly the reference, in order. */
+#define RANGE 512
+
+static uint64_t rnd(uint64_t *x)
+{
+	*x ^= *x << 13;
+	*x ^= *x >> 7;
+	*x ^= *x << 17;
+	return *x;
+}
+
+static void test_reference(void **state)
+{
+	struct env *e = *state;
+	qsbr_set *s = qsbr_set_new(e->d);
+	static bool ref[RANGE];
+	uint64_t x = 88172645463325252u;
+	uint64_t k, next, n = 0;
+	void *v;
+
+	memset(ref, 0, sizeof(ref));
+	for (int i = 0; i < 20000; i++) {
+		uint64_t key = rnd(&x) % RANGE;
+		unsigned op = (unsigned)(rnd(&x) % 4);
+
+		if (op == 0) {
+			assert_int_equal(qsbr_set_insert(s, e->t, key, val(key * 3 + 1)),
+					 ref[key] ? EEXIST : 0);
+			ref[key] = true;
+		} else if (op == 1) {
+			int rc = qsbr_set_remove(s, e->t, key, &v);
+
+			assert_int_equal(rc, ref[key] ? 0 : ENOENT);
+			if (rc == 0)
+				assert_ptr_equal(v, val(key * 3 + 1));
+			ref[key] = false;
+		} else {
+			alloc_fail_all(true);
+			assert_int_equal(qsbr_set_lookup(s, e->t, key, &v), ref[key] ? 0 : ENOENT);
+			if (ref[key])
+				assert_ptr_equal(v, val(key * 3 + 1));
+			alloc_fail_all(false);
+		}
+		if (i % 1000 == 0)
+			qsbr_quiescent(e->t);
+	}
+	alloc_fail_all(true);
+	for (next = 0; qsbr_set_seek(s, e->t, next, &k, &v) == 0; next = k + 1) {
+		for (uint64_t j = next; j < k; j++)
+			assert_false(ref[j]);
+		assert_true(ref[k]);
+		assert_ptr_equal(v, val(k * 3 + 1));
+		n++;
+	}
+	alloc_fail_all(false);
+	for (uint64_t j = next; j < RANGE; j++)
+		assert_false(ref[j]);
+	for (uint64_t j = 0; j < RANGE; j++)
+		n -= ref[j];
+	assert_int_equal(n, 0);
+	assert_int_equal(qsbr_set_delete(s, NULL, NULL), 0);
+}
+
+struct seen {
+	uint64_t keys[64];
+	int n;
+};
+
+static void record(uint64_t key, void *value, void *arg)
+{
+	struct seen *s = arg;
+
+	assert_ptr_equal(value, val(key + 1));
+	s->keys[s->n++] = key;
+}
+
+static void test_delete_visits_in_order(void **state)
+{
+	struct env *e = *state;
+	qsbr_set *s = qsbr_set_new(e->d);
+	struct seen seen = { { 0 }, 0 };
+	qsbr_stats before;
+
+	for (uint64_t k = 40; k > 0; k -= 2)
+		assert_int_equal(qsbr_set_insert(s, e->t, k, val(k + 1)), 0);
+	before = stats_of(e->d);
+	for (uint64_t k = 4; k <= 40; k += 4)
+		assert_int_equal(qsbr_set_remove(s, e->t, k, NULL), 0);
+	assert_int_equal(stats_of(e->d).retired - before.retired, 10);
+	assert_int_equal(qsbr_set_delete(s, record, &seen), 0);
+	assert_int_equal(seen.n, 10);
+	for (int i = 0; i < 10; i++)
+		assert_int_equal(seen.keys[i], 2 + 4 * (uint64_t)i);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		TEST(test_basic),
+		TEST(test_einval),
+		TEST(test_enomem),
+		TEST(test_reference),
+		TEST(test_delete_visits_in_order),
+	};
+
+	return cmocka_run_group_tests_name("ds-set", tests, NULL, NULL);
+}
