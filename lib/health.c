@@ -325,21 +325,10 @@ static void release_departed(qsbr_thread *t, void *arg)
 	}
 	t->ring_len = 0;
 	t->open = (struct batch){ 0 };
-	d->departed_retired += load_relaxed(&t->n_retired);
-	d->departed_freed += load_relaxed(&t->n_retired); /* dropped, not pending */
-	d->departed_bytes_retired += load_relaxed(&t->n_bytes_retired);
-	d->departed_bytes_freed += load_relaxed(&t->n_bytes_retired);
-	store_relaxed(&t->n_retired, 0);
-	store_relaxed(&t->n_freed, 0);
-	store_relaxed(&t->n_bytes_retired, 0);
-	store_relaxed(&t->n_bytes_freed, 0);
 	t->wcache = NULL; /* the parent's thread frees its nodes; ours leak */
 	t->wcache_len = 0;
 	t->tls_next = NULL;
-	t->state = SLOT_FREE;
-	t->next_free = d->free_slots;
-	d->free_slots = t;
-	d->n_threads--;
+	qsbr__slot_release(t, true); /* dropped, not pending */
 }
 
 static void fork_child(void)

@@ -211,6 +211,7 @@ void qsbr__reclaimer_stop(qsbr_domain *d);
 /* registry.c */
 void qsbr__registry_init(qsbr_domain *d);
 void qsbr__registry_destroy(qsbr_domain *d);
+void qsbr__slot_release(qsbr_thread *t, bool dropped);
 void qsbr__registry_each(qsbr_domain *d, void (*fn)(qsbr_thread *t, void *arg), void *arg);
 
 static inline qsbr_seq seq_max(qsbr_seq a, qsbr_seq b)

@@ -172,10 +172,26 @@ void qsbr_unregister(qsbr_thread *t)
 	qsbr__retire_exit(t);
 
 	pthread_mutex_lock(&d->reg_lock);
+	qsbr__slot_release(t, false);
+	pthread_mutex_unlock(&d->reg_lock);
+}
+
+/*
+ * Returns t's slot to the free list, folding its counters into the domain's
+ * departed totals.  dropped: what it retired and did not free is gone (the
+ * child of fork() drops other threads' batches), so it counts as freed.
+ * Called with reg_lock held; t is offline and holds no batch.
+ */
+void qsbr__slot_release(qsbr_thread *t, bool dropped)
+{
+	qsbr_domain *d = t->d;
+	uint64_t freed = load_relaxed(dropped ? &t->n_retired : &t->n_freed);
+	uint64_t bytes_freed = load_relaxed(dropped ? &t->n_bytes_retired : &t->n_bytes_freed);
+
 	d->departed_retired += load_relaxed(&t->n_retired);
-	d->departed_freed += load_relaxed(&t->n_freed);
+	d->departed_freed += freed;
 	d->departed_bytes_retired += load_relaxed(&t->n_bytes_retired);
-	d->departed_bytes_freed += load_relaxed(&t->n_bytes_freed);
+	d->departed_bytes_freed += bytes_freed;
 	store_relaxed(&t->n_retired, 0);
 	store_relaxed(&t->n_freed, 0);
 	store_relaxed(&t->n_bytes_retired, 0);
@@ -184,7 +200,6 @@ void qsbr_unregister(qsbr_thread *t)
 	t->next_free = d->free_slots;
 	d->free_slots = t;
 	d->n_threads--;
-	pthread_mutex_unlock(&d->reg_lock);
 }
 
 int qsbr_thread_set_name(qsbr_thread *t, const char *name)

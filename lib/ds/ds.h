@@ -131,14 +131,23 @@ static inline bool u32_cas_relaxed(_Atomic unsigned *p, unsigned *expected, unsi
 
 /* ---- Memory ----------------------------------------------------------- */
 
-/* A structure's header: cache-line aligned, zeroed.  NULL on failure. */
-static inline void *ds_header_alloc(size_t size)
+/* A structure's header for domain d: cache-line aligned, zeroed.  NULL with
+ * errno EINVAL (no domain) or ENOMEM. */
+static inline void *ds_header_new(qsbr_domain *d, size_t size)
 {
 	size_t rounded = (size + DS_LINE - 1) / DS_LINE * DS_LINE;
-	void *p = aligned_alloc(DS_LINE, rounded);
+	void *p;
 
-	if (p != NULL)
-		memset(p, 0, rounded);
+	if (d == NULL) {
+		errno = EINVAL;
+		return NULL;
+	}
+	p = aligned_alloc(DS_LINE, rounded);
+	if (p == NULL) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	memset(p, 0, rounded);
 	return p;
 }
 

@@ -295,15 +295,16 @@ qsbr_hashmap *qsbr_hashmap_new(qsbr_domain *d, size_t size_hint, qsbr_hashmap_ha
 	struct bucket *seg0;
 	unsigned log2 = MIN_LOG2;
 
-	if (d == NULL || (equal != NULL && hash == NULL)) {
+	if (equal != NULL && hash == NULL) {
 		errno = EINVAL;
 		return NULL;
 	}
-	m = ds_header_alloc(sizeof(*m));
+	m = ds_header_new(d, sizeof(*m));
+	if (m == NULL)
+		return NULL;
 	seg0 = calloc(seg_len(0), sizeof(struct bucket));
-	if (m == NULL || seg0 == NULL) {
+	if (seg0 == NULL) {
 		free(m);
-		free(seg0);
 		errno = ENOMEM;
 		return NULL;
 	}

@@ -75,15 +75,12 @@ qsbr_queue *qsbr_queue_new(qsbr_domain *d)
 	qsbr_queue *q;
 	struct qnode *dummy;
 
-	if (d == NULL) {
-		errno = EINVAL;
+	q = ds_header_new(d, sizeof(*q));
+	if (q == NULL)
 		return NULL;
-	}
-	q = ds_header_alloc(sizeof(*q));
 	dummy = qnode_new(NULL);
-	if (q == NULL || dummy == NULL) {
+	if (dummy == NULL) {
 		free(q);
-		free(dummy);
 		errno = ENOMEM;
 		return NULL;
 	}

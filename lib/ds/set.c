@@ -21,15 +21,9 @@ qsbr_set *qsbr_set_new(qsbr_domain *d)
 {
 	qsbr_set *s;
 
-	if (d == NULL) {
-		errno = EINVAL;
+	s = ds_header_new(d, sizeof(*s));
+	if (s == NULL)
 		return NULL;
-	}
-	s = ds_header_alloc(sizeof(*s));
-	if (s == NULL) {
-		errno = ENOMEM;
-		return NULL;
-	}
 	link_init(&s->head.next, 0);
 	s->domain = d;
 	return s;

@@ -44,15 +44,9 @@ qsbr_stack *qsbr_stack_new(qsbr_domain *d)
 {
 	qsbr_stack *s;
 
-	if (d == NULL) {
-		errno = EINVAL;
+	s = ds_header_new(d, sizeof(*s));
+	if (s == NULL)
 		return NULL;
-	}
-	s = ds_header_alloc(sizeof(*s));
-	if (s == NULL) {
-		errno = ENOMEM;
-		return NULL;
-	}
 	link_init(&s->top, 0);
 	s->domain = d;
 	return s;
