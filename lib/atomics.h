@@ -1,11 +1,20 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The only place lib/ touches <stdatomic.h>.  Each helper's name carries its
- * memory order, so a reader of the algorithm sees every ordering at the call
- * site; the comment at each non-relaxed call says what it pairs with.
+ * The atomics vocabulary of lib/ and lib/ds/: the only place either touches
+ * <stdatomic.h>.  One name per operation and memory order, whatever the
+ * width (the C11 generic functions take any atomic type):
+ *
+ *   load_<order>(p)  store_<order>(p, v)  fetch_<op>_<order>(p, v)
+ *   cas_strong_<order>(p, &expected, v)   cas_weak_<success>_<failure>(...)
+ *   fence_seq_cst()
+ *
+ * so a reader of the algorithm sees every ordering at the call site; the
+ * comment at each non-relaxed call says what it pairs with.  A CAS name says
+ * weak or strong, and both orders when they differ.
  *
  * Built with QSBR_MODEL (C++, tests/model), the helpers that protocol.h uses
- * map to Relacy's atomics with the same orders instead.
+ * map to Relacy's atomics with the same orders instead, success and failure
+ * orders alike.
  */
 #ifndef QSBR_ATOMICS_H
 #define QSBR_ATOMICS_H
@@ -31,9 +40,9 @@ static inline uint64_t fetch_add_seq_cst(au64 *p, uint64_t v)
 {
 	return (*p)($).fetch_add(v, rl::mo_seq_cst);
 }
-static inline bool cas_seq_cst(au64 *p, uint64_t *expected, uint64_t desired)
+static inline bool cas_strong_seq_cst(au64 *p, uint64_t *expected, uint64_t desired)
 {
-	return (*p)($).compare_exchange_strong(*expected, desired, rl::mo_seq_cst);
+	return (*p)($).compare_exchange_strong(*expected, desired, rl::mo_seq_cst, rl::mo_seq_cst);
 }
 static inline uint64_t fetch_or_relaxed(au64 *p, uint64_t v)
 {
@@ -47,7 +56,7 @@ static inline uint64_t fetch_and_release(au64 *p, uint64_t v)
 {
 	return (*p)($).fetch_and(v, rl::mo_release);
 }
-static inline bool cas_release_acquire(au64 *p, uint64_t *expected, uint64_t desired)
+static inline bool cas_weak_release_acquire(au64 *p, uint64_t *expected, uint64_t desired)
 {
 	return (*p)($).compare_exchange_weak(*expected, desired, rl::mo_release, rl::mo_acquire);
 }
@@ -57,131 +66,47 @@ static inline void fence_seq_cst(void) { rl::atomic_thread_fence(rl::mo_seq_cst,
 
 typedef _Atomic uint64_t au64;
 typedef _Atomic uint32_t au32;
+typedef _Atomic uintptr_t auptr;
+typedef void *_Atomic aptr;
 
-static inline uint32_t load_relaxed32(const au32 *p)
-{
-	return atomic_load_explicit(p, memory_order_relaxed);
-}
+#define load_relaxed(p) atomic_load_explicit((p), memory_order_relaxed)
+#define load_acquire(p) atomic_load_explicit((p), memory_order_acquire)
+#define load_seq_cst(p) atomic_load_explicit((p), memory_order_seq_cst)
 
-static inline uint32_t load_seq_cst32(const au32 *p)
-{
-	return atomic_load_explicit(p, memory_order_seq_cst);
-}
+#define store_relaxed(p, v) atomic_store_explicit((p), (v), memory_order_relaxed)
+#define store_release(p, v) atomic_store_explicit((p), (v), memory_order_release)
+#define store_seq_cst(p, v) atomic_store_explicit((p), (v), memory_order_seq_cst)
 
-static inline uint32_t fetch_add_seq_cst32(au32 *p, uint32_t v)
-{
-	return atomic_fetch_add_explicit(p, v, memory_order_seq_cst);
-}
+#define exchange_acq_rel(p, v) atomic_exchange_explicit((p), (v), memory_order_acq_rel)
 
-static inline void store_relaxed32(au32 *p, uint32_t v)
-{
-	atomic_store_explicit(p, v, memory_order_relaxed);
-}
+#define fetch_add_relaxed(p, v) atomic_fetch_add_explicit((p), (v), memory_order_relaxed)
+#define fetch_add_release(p, v) atomic_fetch_add_explicit((p), (v), memory_order_release)
+#define fetch_add_seq_cst(p, v) atomic_fetch_add_explicit((p), (v), memory_order_seq_cst)
+#define fetch_sub_relaxed(p, v) atomic_fetch_sub_explicit((p), (v), memory_order_relaxed)
+#define fetch_sub_release(p, v) atomic_fetch_sub_explicit((p), (v), memory_order_release)
+#define fetch_sub_seq_cst(p, v) atomic_fetch_sub_explicit((p), (v), memory_order_seq_cst)
+#define fetch_or_relaxed(p, v) atomic_fetch_or_explicit((p), (v), memory_order_relaxed)
+#define fetch_and_release(p, v) atomic_fetch_and_explicit((p), (v), memory_order_release)
 
-static inline uint32_t fetch_sub_relaxed32(au32 *p, uint32_t v)
-{
-	return atomic_fetch_sub_explicit(p, v, memory_order_relaxed);
-}
-
-static inline uint32_t fetch_add_relaxed32(au32 *p, uint32_t v)
-{
-	return atomic_fetch_add_explicit(p, v, memory_order_relaxed);
-}
-
-static inline bool cas_relaxed(au64 *p, uint64_t *expected, uint64_t desired)
-{
-	return atomic_compare_exchange_strong_explicit(p, expected, desired, memory_order_relaxed,
-						       memory_order_relaxed);
-}
-
-static inline bool cas_seq_cst(au64 *p, uint64_t *expected, uint64_t desired)
-{
-	return atomic_compare_exchange_strong_explicit(p, expected, desired, memory_order_seq_cst,
-						       memory_order_seq_cst);
-}
-
-static inline uint64_t load_relaxed(const au64 *p)
-{
-	return atomic_load_explicit(p, memory_order_relaxed);
-}
-
-static inline uint64_t load_acquire(const au64 *p)
-{
-	return atomic_load_explicit(p, memory_order_acquire);
-}
-
-static inline uint64_t load_seq_cst(const au64 *p)
-{
-	return atomic_load_explicit(p, memory_order_seq_cst);
-}
-
-static inline void store_relaxed(au64 *p, uint64_t v)
-{
-	atomic_store_explicit(p, v, memory_order_relaxed);
-}
-
-static inline void store_release(au64 *p, uint64_t v)
-{
-	atomic_store_explicit(p, v, memory_order_release);
-}
+#define cas_strong_relaxed(p, e, v) \
+	atomic_compare_exchange_strong_explicit((p), (e), (v), memory_order_relaxed, memory_order_relaxed)
+#define cas_strong_seq_cst(p, e, v) \
+	atomic_compare_exchange_strong_explicit((p), (e), (v), memory_order_seq_cst, memory_order_seq_cst)
+#define cas_weak_relaxed(p, e, v) \
+	atomic_compare_exchange_weak_explicit((p), (e), (v), memory_order_relaxed, memory_order_relaxed)
+#define cas_weak_release_relaxed(p, e, v) \
+	atomic_compare_exchange_weak_explicit((p), (e), (v), memory_order_release, memory_order_relaxed)
+#define cas_weak_release_acquire(p, e, v) \
+	atomic_compare_exchange_weak_explicit((p), (e), (v), memory_order_release, memory_order_acquire)
+#define cas_weak_acquire(p, e, v) \
+	atomic_compare_exchange_weak_explicit((p), (e), (v), memory_order_acquire, memory_order_acquire)
+#define cas_weak_acq_rel_acquire(p, e, v) \
+	atomic_compare_exchange_weak_explicit((p), (e), (v), memory_order_acq_rel, memory_order_acquire)
+#define cas_strong_acq_rel_acquire(p, e, v) \
+	atomic_compare_exchange_strong_explicit((p), (e), (v), memory_order_acq_rel, memory_order_acquire)
 
 /* Single-writer counter: the owner adds without a read-modify-write. */
-static inline void add_relaxed_owner(au64 *p, uint64_t v)
-{
-	store_relaxed(p, load_relaxed(p) + v);
-}
-
-static inline uint64_t fetch_add_relaxed(au64 *p, uint64_t v)
-{
-	return atomic_fetch_add_explicit(p, v, memory_order_relaxed);
-}
-
-static inline uint64_t fetch_add_seq_cst(au64 *p, uint64_t v)
-{
-	return atomic_fetch_add_explicit(p, v, memory_order_seq_cst);
-}
-
-static inline uint64_t fetch_or_relaxed(au64 *p, uint64_t v)
-{
-	return atomic_fetch_or_explicit(p, v, memory_order_relaxed);
-}
-
-static inline uint64_t fetch_sub_release(au64 *p, uint64_t v)
-{
-	return atomic_fetch_sub_explicit(p, v, memory_order_release);
-}
-
-static inline uint64_t fetch_and_release(au64 *p, uint64_t v)
-{
-	return atomic_fetch_and_explicit(p, v, memory_order_release);
-}
-
-/* Release on success, acquire on failure (the value read is used). */
-static inline bool cas_release_acquire(au64 *p, uint64_t *expected, uint64_t desired)
-{
-	return atomic_compare_exchange_weak_explicit(p, expected, desired, memory_order_release,
-						     memory_order_acquire);
-}
-
-static inline void *ptr_load_acquire(void *_Atomic const *p)
-{
-	return atomic_load_explicit(p, memory_order_acquire);
-}
-
-static inline void *ptr_load_relaxed(void *_Atomic const *p)
-{
-	return atomic_load_explicit(p, memory_order_relaxed);
-}
-
-static inline void ptr_store_relaxed(void *_Atomic *p, void *v)
-{
-	atomic_store_explicit(p, v, memory_order_relaxed);
-}
-
-static inline void ptr_store_release(void *_Atomic *p, void *v)
-{
-	atomic_store_explicit(p, v, memory_order_release);
-}
+#define add_relaxed_owner(p, v) store_relaxed((p), load_relaxed(p) + (v))
 
 static inline void fence_seq_cst(void)
 {

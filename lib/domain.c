@@ -202,3 +202,14 @@ void qsbr__check_owner(const qsbr_thread *t, const char *call)
 	if (!pthread_equal(t->owner, pthread_self()))
 		qsbr__fail("%s: called from a thread that did not register this handle", call);
 }
+
+/* The domain's allocator, for the data structures of lib/ds (hidden). */
+void *qsbr__domain_alloc(qsbr_domain *d, size_t size, size_t align)
+{
+	return qsbr__alloc(&d->opts, size, align);
+}
+
+void qsbr__domain_free(qsbr_domain *d, void *p)
+{
+	qsbr__free(&d->opts, p);
+}

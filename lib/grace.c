@@ -164,8 +164,8 @@ static qsbr_seq scan(qsbr_domain *d, qsbr_thread **who_out)
 		scan_block(d->blocks[k], &min, &who);
 	/* A hint for the next poll (see qsbr__poll_domain); relaxed, and only
 	 * written when it changes, to keep the line quiet. */
-	if (ptr_load_relaxed(&d->blocker) != who)
-		ptr_store_relaxed(&d->blocker, who);
+	if (load_relaxed(&d->blocker) != who)
+		store_relaxed(&d->blocker, who);
 	fetch_add_relaxed(&d->n_scans, 1);
 	*who_out = who;
 	return proto_scan_end(&d->rd_seq, min);
@@ -186,7 +186,7 @@ bool qsbr__poll_domain(qsbr_domain *d, qsbr_seq goal)
 	 * succeed.  Relaxed: a "no" frees nothing, and a stale read only delays
 	 * the answer to a later poll.  So a poll that fails costs O(1), and a
 	 * full scan runs about once per thread that falls behind. */
-	blocker = ptr_load_relaxed(&d->blocker);
+	blocker = load_relaxed(&d->blocker);
 	if (blocker != NULL) {
 		qsbr_seq s = load_relaxed(&blocker->head.seq);
 

@@ -34,7 +34,7 @@ static void raise_peak(au64 *peak, uint64_t v)
 {
 	uint64_t old = load_relaxed(peak);
 
-	while (old < v && !cas_relaxed(peak, &old, v))
+	while (old < v && !cas_strong_relaxed(peak, &old, v))
 		;
 }
 
@@ -71,9 +71,9 @@ void qsbr__stall_check(qsbr_domain *d, const qsbr_thread *who, qsbr_seq seq)
 	if (d->opts.stall_ms == 0 || d->opts.on_stall == NULL)
 		return;
 	now = now_ms();
-	if (ptr_load_relaxed(&d->stall_who) != who || load_relaxed(&d->stall_seq) != seq) {
+	if (load_relaxed(&d->stall_who) != who || load_relaxed(&d->stall_seq) != seq) {
 		/* A new episode; racing pollers may each restart it: harmless. */
-		ptr_store_relaxed(&d->stall_who, (void *)who);
+		store_relaxed(&d->stall_who, (void *)who);
 		store_relaxed(&d->stall_seq, seq);
 		store_relaxed(&d->stall_since_ms, now);
 		return;
@@ -82,7 +82,7 @@ void qsbr__stall_check(qsbr_domain *d, const qsbr_thread *who, qsbr_seq seq)
 	last = load_relaxed(&d->stall_report_ms);
 	if (now - since < d->opts.stall_ms || (last != 0 && now - last < d->opts.stall_ms))
 		return;
-	if (!cas_relaxed(&d->stall_report_ms, &last, now))
+	if (!cas_strong_relaxed(&d->stall_report_ms, &last, now))
 		return; /* another poller reports this one */
 	fetch_add_relaxed(&d->n_stalls, 1);
 	qsbr_stats_get(d, &st);
@@ -111,11 +111,11 @@ void qsbr__stall_check(qsbr_domain *d, const qsbr_thread *who, qsbr_seq seq)
  */
 void qsbr__wake_waiters(qsbr_domain *d)
 {
-	/* seq_cst: pairs with fetch_add_seq_cst32(waiters) in qsbr__wait (a
+	/* seq_cst: pairs with fetch_add_seq_cst(waiters) in qsbr__wait (a
 	 * store-buffering pair, with R2's fence on our side). */
-	if (load_seq_cst32(&d->waiters) == 0)
+	if (load_seq_cst(&d->waiters) == 0)
 		return;
-	fetch_add_seq_cst32(&d->futex_word, 1);
+	fetch_add_seq_cst(&d->futex_word, 1);
 #ifdef __linux__
 	syscall(SYS_futex, (uint32_t *)&d->futex_word, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
 #endif
@@ -139,15 +139,15 @@ void qsbr__wait(qsbr_domain *d, unsigned *round)
 	/* The caller rechecks its condition after we return; registering
 	 * first, then reading the word, means a wake between its check and our
 	 * sleep changes the word and the futex returns at once. */
-	fetch_add_seq_cst32(&d->waiters, 1);
-	seen = load_seq_cst32(&d->futex_word);
+	fetch_add_seq_cst(&d->waiters, 1);
+	seen = load_seq_cst(&d->futex_word);
 #ifdef __linux__
 	syscall(SYS_futex, (uint32_t *)&d->futex_word, FUTEX_WAIT_PRIVATE, seen, &ts, NULL, 0);
 #else
 	(void)seen;
 	nanosleep(&ts, NULL);
 #endif
-	fetch_sub_relaxed32(&d->waiters, 1);
+	fetch_sub_relaxed(&d->waiters, 1);
 }
 
 /* ---- Memory cap -------------------------------------------------------------- */
@@ -181,7 +181,7 @@ void qsbr__cap_check(qsbr_thread *t)
 	last = load_relaxed(&d->pressure_at_ms);
 	if (last != 0 && now - last < 100)
 		return;
-	if (!cas_relaxed(&d->pressure_at_ms, &last, now))
+	if (!cas_strong_relaxed(&d->pressure_at_ms, &last, now))
 		return;
 	qsbr_stats_get(d, &st);
 	d->opts.on_pressure(QSBR_PRESSURE_CAP, &st, d->opts.pressure_arg);
@@ -335,9 +335,9 @@ static void fork_child(void)
 {
 	for (qsbr_domain *d = domains; d != NULL; d = d->all_next) {
 		qsbr__registry_each(d, release_departed, NULL);
-		ptr_store_relaxed(&d->blocker, NULL);
-		ptr_store_relaxed(&d->stall_who, NULL);
-		store_relaxed32(&d->waiters, 0);
+		store_relaxed(&d->blocker, NULL);
+		store_relaxed(&d->stall_who, NULL);
+		store_relaxed(&d->waiters, 0);
 		/* The reclaimer did not come along: the next batch starts one. */
 		d->worker_started = false;
 		pthread_cond_init(&d->worker_cv, NULL);

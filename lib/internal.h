@@ -118,7 +118,7 @@ struct slot_block {
 struct qsbr_domain {
 	alignas(CACHELINE) au64 wr_seq; /* own line: every quiescent reads it */
 	alignas(CACHELINE) au64 rd_seq; /* cached minimum, CAS'd by scanners */
-	void *_Atomic blocker;  /* qsbr_thread * that held the last scan back */
+	aptr blocker;  /* qsbr_thread * that held the last scan back */
 	alignas(CACHELINE) au64 n_scans;
 	au64 n_stalls, n_cap_waits;
 
@@ -130,7 +130,7 @@ struct qsbr_domain {
 
 	/* Stall tracking: which slot held polls back, at which seq, since when
 	 * (ms); a heuristic written by pollers with relaxed stores. */
-	alignas(CACHELINE) void *_Atomic stall_who;
+	alignas(CACHELINE) aptr stall_who;
 	au64 stall_seq, stall_since_ms, stall_report_ms;
 
 	/* Waiters in synchronize/barrier sleep on futex_word; publishers wake
@@ -178,6 +178,8 @@ struct wrap {
 _Noreturn void qsbr__fail(const char *fmt, ...);
 void *qsbr__alloc(const qsbr_options *o, size_t size, size_t align);
 void qsbr__free(const qsbr_options *o, void *p);
+void *qsbr__domain_alloc(qsbr_domain *d, size_t size, size_t align);
+void qsbr__domain_free(qsbr_domain *d, void *p);
 void qsbr__account(qsbr_domain *d, int64_t count, int64_t bytes);
 
 /* health.c */

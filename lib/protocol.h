@@ -102,7 +102,7 @@ static inline void proto_advance_to(au64 *wr, uint64_t goal)
 	uint64_t cur = goal - 2;
 
 	/* seq_cst RMW: R3 when it succeeds; failing, it read a later value. */
-	(void)cas_seq_cst(wr, &cur, goal);
+	(void)cas_strong_seq_cst(wr, &cur, goal);
 }
 
 /* R5, first half: returns the wr_seq the scan starts its minimum from. */
@@ -163,7 +163,7 @@ static inline uint64_t proto_scan_end(au64 *rd, uint64_t min)
 		/* Release pairs with proto_rd(): what we acquired from the
 		 * threads' seqs reaches whoever trusts the cache.  Acquire on
 		 * failure, for the same reason as above. */
-		if (cas_release_acquire(rd, &old, min))
+		if (cas_weak_release_acquire(rd, &old, min))
 			return min;
 	}
 	return old;
