@@ -12,8 +12,14 @@
  * the memory-ordering argument.  Errors are errno values.
  *
  * Threads: every call that takes a qsbr_thread must be made by the thread that
- * registered it.  Debug builds (NDEBUG unset) check this and the other misuse
- * listed in docs/api.md with an assertion that names the call.
+ * registered it.  A debug build of the library (built without NDEBUG) checks
+ * this and the other misuse listed in docs/api.md with an assertion that names
+ * the call; the inline qsbr_quiescent checks it only when the consumer defines
+ * QSBR_DEBUG, so its cost never depends on the consumer's NDEBUG.
+ *
+ * Callbacks: blocking calls (qsbr_synchronize*, qsbr_barrier*, qsbr_unregister,
+ * qsbr_domain_delete) refuse to run from a retire callback, with EDEADLK, in
+ * every build.
  */
 #ifndef QSBR_H
 #define QSBR_H
@@ -22,14 +28,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#ifdef __cplusplus
-#include <atomic>
-#define QSBR__ATOMIC(T) std::atomic<T>
-#define QSBR__LOAD_RELAXED(p) ((p)->load(std::memory_order_relaxed))
+/* The inline fast path reads two words with relaxed atomic loads.  It uses the
+ * compiler's builtins, not <stdatomic.h> or <atomic>, so the header compiles
+ * the same as C and as C++, also inside extern "C" { }. */
+#if defined(__GNUC__) || defined(__clang__)
+#define QSBR__LOAD_RELAXED(p) __atomic_load_n((p), __ATOMIC_RELAXED)
 #else
-#include <stdatomic.h>
-#define QSBR__ATOMIC(T) _Atomic(T)
-#define QSBR__LOAD_RELAXED(p) atomic_load_explicit((p), memory_order_relaxed)
+#define QSBR__LOAD_RELAXED(p) (*(const volatile uint64_t *)(p))
 #endif
 
 #define QSBR_VERSION_MAJOR 0
@@ -112,18 +117,28 @@ typedef struct qsbr_options {
 	 * noticed it, at most once per stall_ms per domain.  The callback must
 	 * not call into the domain. */
 	uint32_t stall_ms;
-	/* Background reclaimer (0 = off): a thread of the domain's own runs the
-	 * callbacks; retiring threads hand it each closed batch instead of
-	 * running callbacks themselves.  Callbacks then run on that thread and
-	 * must not retire (they have no handle). */
+	/* The domain's helper thread (qsbr_background):
+	 * QSBR_BACKGROUND_AUTO (0, default): started on demand; it runs what
+	 *   threads leave behind (objects of threads that went idle, offline,
+	 *   unregistered or exited), so every retired object is freed within
+	 *   flush_ms plus a grace period; busy threads still run their own.
+	 * QSBR_BACKGROUND_ALL: every closed batch goes to the helper; retiring
+	 *   threads never run callbacks.
+	 * QSBR_BACKGROUND_OFF: no thread; what threads leave behind runs at the
+	 *   next qsbr_reclaim, retire, barrier of any thread or at delete. */
 	uint32_t background;
 	void (*on_stall)(const qsbr_stall_info *info, void *arg);
 	void *stall_arg;
+	/* Eventual reclamation (background AUTO or ALL): a thread that holds
+	 * retired objects and makes no progress for flush_ms is asked to hand
+	 * them to the helper at its next quiescent state (0 = 10 ms). */
+	uint32_t flush_ms;
 
 	/* Memory cap (0 = none): once pending objects or bytes pass it, every
-	 * retiring thread waits at its next qsbr_quiescent or qsbr_reclaim for a
-	 * grace period and frees what it can (as qsbr_barrier would, but only
-	 * for the objects of that moment), and on_pressure (if set) is told,
+	 * retiring thread waits at its next qsbr_quiescent (a quiescent state,
+	 * the one place waiting is safe) for a grace period and frees what it
+	 * can (as qsbr_barrier would, but only for the objects of that moment),
+	 * and on_pressure (if set) is told,
 	 * at most once per 100 ms.  A stalled thread stops that wait after
 	 * stall_ms (or 1 s): the cap slows retirement, it never deadlocks. */
 	uint64_t max_pending;
@@ -138,8 +153,15 @@ typedef struct qsbr_options {
 	void (*free)(void *p, void *arg);
 	void *alloc_arg;
 
-	uint64_t reserved[8]; /* zero: room for later options */
+	uint64_t reserved[7]; /* zero: room for later options */
 } qsbr_options;
+
+/* qsbr_options.background */
+enum qsbr_background {
+	QSBR_BACKGROUND_AUTO = 0,
+	QSBR_BACKGROUND_ALL = 1,
+	QSBR_BACKGROUND_OFF = 2
+};
 
 /* Counters, summed over the domain's threads and its orphans.  Each field is
  * a snapshot; fields read while threads run need not add up exactly. */
@@ -156,7 +178,9 @@ struct qsbr_stats {
 	uint64_t peak_pending_bytes;
 	uint64_t stalls;       /* stall reports made */
 	uint64_t cap_waits;    /* waits forced by the memory cap */
-	uint64_t reserved[6];  /* zero: room for later counters */
+	uint64_t handed;       /* objects handed to the domain's shared queue */
+	uint64_t helper_failures; /* helper thread starts that failed */
+	uint64_t reserved[4];  /* zero: room for later counters */
 };
 
 /* ---- Sequences ------------------------------------------------------- */
@@ -180,8 +204,9 @@ QSBR_API int qsbr_options_init(qsbr_options *opts);
 QSBR_API qsbr_domain *qsbr_domain_new(const qsbr_options *opts);
 
 /* Deletes the domain.  Returns EBUSY, freeing nothing, while threads are
- * registered; EINVAL for NULL; else runs every pending callback exactly once,
- * frees the domain and returns 0. */
+ * registered; EDEADLK, changing nothing, from a retire callback (of any
+ * domain); EINVAL for NULL; else stops the helper thread, runs every pending
+ * callback exactly once, frees the domain and returns 0. */
 QSBR_API int qsbr_domain_delete(qsbr_domain *d);
 
 /* Fills *out.  Any thread may call it; takes the registry lock briefly.
@@ -194,10 +219,13 @@ QSBR_API int qsbr_stats_get(qsbr_domain *d, qsbr_stats *out);
  * qsbr_unregister.  NULL with errno EINVAL or ENOMEM. */
 QSBR_API qsbr_thread *qsbr_register(qsbr_domain *d);
 
-/* Unregisters: the thread goes offline and what it still holds moves to the
- * domain's orphan list, freed later by other threads or qsbr_domain_delete.
- * The handle is invalid afterwards.  NULL: errno EINVAL; from a callback:
- * EDEADLK; nothing happens then. */
+/* Unregisters: runs what is already safe, then the thread goes offline and
+ * what it still holds (callbacks' retires included) moves to the domain's
+ * shared queue, freed later by the helper, other threads or
+ * qsbr_domain_delete.  The handle is invalid afterwards.  errno EINVAL for
+ * NULL or a handle that is not registered by the calling thread (a second
+ * unregister: checked in every build); EDEADLK from a callback; nothing
+ * happens then. */
 QSBR_API void qsbr_unregister(qsbr_thread *t);
 
 /* A name for stall reports (copied, up to 31 bytes).  Returns 0, or EINVAL. */
@@ -207,7 +235,9 @@ QSBR_API int qsbr_thread_set_name(qsbr_thread *t, const char *name);
 QSBR_API uint64_t qsbr_thread_id(const qsbr_thread *t);
 
 /* Offline: the thread holds no reference and never delays reclamation until
- * qsbr_attach.  Idempotent.  Wait-free. */
+ * qsbr_attach.  Idempotent.  Wait-free when the thread holds no retired
+ * object; else it first hands them to the domain's shared queue (one lock),
+ * so that an offline thread never holds anything back. */
 QSBR_API void qsbr_detach(qsbr_thread *t);
 
 /* Online again: from here the thread may load shared pointers.  Idempotent.
@@ -215,14 +245,15 @@ QSBR_API void qsbr_detach(qsbr_thread *t);
 QSBR_API void qsbr_attach(qsbr_thread *t);
 
 /* Out-of-line part of qsbr_quiescent; not for direct use. */
-QSBR_API void qsbr__quiescent_slow(qsbr_thread *t, qsbr_seq wr);
+QSBR_API void qsbr__quiescent_slow(qsbr_thread *t);
 QSBR_API void qsbr__check_owner(const qsbr_thread *t, const char *call);
 
 /* Layout of the start of every qsbr_thread.  ABI: the inline
- * qsbr_quiescent reads these two fields (docs/api.md, "ABI"). */
+ * qsbr_quiescent reads these two words, with relaxed atomic loads; the
+ * library writes them atomically (docs/abi.md). */
 struct qsbr__thread_head {
-	QSBR__ATOMIC(uint64_t) seq;                /* 0 = offline */
-	const QSBR__ATOMIC(uint64_t) *wr_seq;      /* the domain's write sequence */
+	uint64_t seq;              /* 0 = offline */
+	const uint64_t *wr_seq;    /* the domain's write sequence */
 };
 
 /* Reports a quiescent state: the calling thread holds no reference to any
@@ -232,21 +263,19 @@ struct qsbr__thread_head {
 static inline void qsbr_quiescent(qsbr_thread *t)
 {
 	const struct qsbr__thread_head *h = (const struct qsbr__thread_head *)(const void *)t;
-	qsbr_seq wr;
 
 	if (QSBR__UNLIKELY(h == NULL)) {
-		qsbr__quiescent_slow(t, 0);
+		qsbr__quiescent_slow(t);
 		return;
 	}
-#ifndef NDEBUG
+#ifdef QSBR_DEBUG
 	qsbr__check_owner(t, "qsbr_quiescent");
 #endif
-	/* Relaxed: only compared here; when it differs, the slow path reads
-	 * wr_seq again with acquire (docs/design.md, rule R2). */
-	wr = QSBR__LOAD_RELAXED(h->wr_seq);
-	if (QSBR__LIKELY(wr == QSBR__LOAD_RELAXED(&h->seq)))
+	/* Relaxed: only compared here; when they differ, the slow path reads
+	 * wr_seq again with seq_cst (docs/design.md, rule R2). */
+	if (QSBR__LIKELY(QSBR__LOAD_RELAXED(h->wr_seq) == QSBR__LOAD_RELAXED(&h->seq)))
 		return;
-	qsbr__quiescent_slow(t, wr);
+	qsbr__quiescent_slow(t);
 }
 
 /* ---- Grace periods ---------------------------------------------------- */
@@ -268,41 +297,69 @@ QSBR_API qsbr_seq qsbr_deferred_advance(qsbr_thread *t);
  * goal (clear errno first to tell the two falses apart). */
 QSBR_API bool qsbr_poll(qsbr_thread *t, qsbr_seq goal);
 
+/* qsbr_poll without a handle: any thread, registered or not.  Get a goal
+ * from qsbr_advance.  Same errors. */
+QSBR_API bool qsbr_poll_domain(qsbr_domain *d, qsbr_seq goal);
+
 /* Waits for a full grace period: returns once every thread online at the call
  * has passed a quiescent state.  The caller counts as quiescent (it reports
- * quiescent states while it waits).  Blocks: spins, then yields and sleeps. */
+ * quiescent states while it waits).  Concurrent callers share grace periods.
+ * Blocks: spins briefly, then sleeps until a quiescent state wakes it.
+ * errno EINVAL for NULL, EDEADLK from a callback (returns at once). */
 QSBR_API void qsbr_synchronize(qsbr_thread *t);
+
+/* qsbr_synchronize from any thread, registered or not.  A caller registered
+ * in d and online counts as quiescent while it waits, as above.  Same
+ * errors. */
+QSBR_API void qsbr_synchronize_domain(qsbr_domain *d);
+#define QSBR_HAVE_SYNCHRONIZE_DOMAIN 1
 
 /* ---- Retire and reclaim ------------------------------------------------ */
 
 /* Retires n: fn(n) runs once, from some thread's qsbr_reclaim, retire,
- * barrier, unregister or from qsbr_domain_delete, after every thread online
- * now has passed a quiescent state.  The caller must have unlinked the object
- * and be online.  No allocation, cannot fail; NULL t, n or fn: errno EINVAL and
- * n stays the caller's. */
+ * barrier, unregister, from the domain's helper thread or from
+ * qsbr_domain_delete, after every thread online now has passed a quiescent
+ * state.  The caller must have unlinked the object; it may be online or
+ * offline (an offline caller hands the object to the shared queue at once).
+ * No allocation, cannot fail; NULL t, n or fn: errno EINVAL and n stays the
+ * caller's. */
 QSBR_API void qsbr_retire_node(qsbr_thread *t, qsbr_node *n, void (*fn)(qsbr_node *n));
 
+/* Largest size the *_sized calls accept (1 TiB): larger sizes are refused
+ * with EINVAL, so the byte statistics can never wrap. */
+#define QSBR_SIZED_MAX ((size_t)1 << 40)
+
 /* As qsbr_retire_node; bytes counts toward the deferral byte limit and the
- * pending_bytes statistic. */
+ * pending_bytes statistic.  bytes > QSBR_SIZED_MAX: errno EINVAL, n stays the
+ * caller's. */
 QSBR_API void qsbr_retire_node_sized(qsbr_thread *t, qsbr_node *n, void (*fn)(qsbr_node *n),
 				     size_t bytes);
 
 /* Retires a plain pointer: free_fn(p) runs as for qsbr_retire_node.  Returns 0;
- * EINVAL for NULL t, p or free_fn; ENOMEM when no tracking node could be
- * allocated.  On error the caller still owns p. */
+ * EINVAL for NULL t, p or free_fn (or bytes > QSBR_SIZED_MAX); ENOMEM when no
+ * tracking node could be allocated.  On error the caller still owns p. */
 QSBR_API int qsbr_retire(qsbr_thread *t, void *p, void (*free_fn)(void *p));
 QSBR_API int qsbr_retire_sized(qsbr_thread *t, void *p, void (*free_fn)(void *p), size_t bytes);
 
 /* Runs this thread's callbacks whose goal is reached, in retire order, and
- * some orphans'.  Advances the write sequence if the thread holds objects past
- * it.  Returns how many callbacks ran; 0 with errno EINVAL for NULL.  Callbacks
- * may retire again; a nested qsbr_reclaim from a callback returns 0. */
+ * some of the shared queue's (unless the helper thread runs them).  Advances
+ * the write sequence if the thread holds objects past it.  Never waits.
+ * Returns how many callbacks ran; 0 with errno EINVAL for NULL.  Callbacks may
+ * retire again; a nested qsbr_reclaim from a callback returns 0. */
 QSBR_API size_t qsbr_reclaim(qsbr_thread *t);
 
 /* Waits until every object this thread retired before the call, and every
- * orphan handed over before the call, has been freed.  The caller counts as
- * quiescent while it waits.  From a callback: errno EDEADLK, returns at once. */
+ * object handed to the shared queue before the call, has been freed.  The
+ * caller counts as quiescent while it waits, and helps run the shared queue.
+ * errno EINVAL for NULL, EDEADLK from a callback (returns at once). */
 QSBR_API void qsbr_barrier(qsbr_thread *t);
+
+/* liburcu's rcu_barrier: waits until every object retired anywhere in d
+ * before the call has been freed, the part-filled batches of every thread
+ * included (each online thread hands them over at its next quiescent
+ * state).  Any thread, registered or not; a caller registered in d and
+ * online counts as quiescent while it waits.  Same errors. */
+QSBR_API void qsbr_barrier_domain(qsbr_domain *d);
 
 #ifdef __cplusplus
 }

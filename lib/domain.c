@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* Domain life cycle, options, statistics and the misuse checks. */
+/*
+ * Domain life cycle, options, the allocator hooks, misuse checks, and fork():
+ * the list of live domains whose locks are taken around it.
+ */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -24,6 +27,8 @@ int qsbr_options_init(qsbr_options *opts)
 	return 0;
 }
 
+/* ---- Allocator ----------------------------------------------------------- */
+
 /* The allocator hooks of qsbr_options, or the malloc family. */
 void *qsbr__alloc(const qsbr_options *o, size_t size, size_t align)
 {
@@ -44,6 +49,99 @@ void qsbr__free(const qsbr_options *o, void *p)
 		free(p);
 }
 
+/* The domain's allocator, for the data structures of lib/ds (hidden). */
+void *qsbr__domain_alloc(qsbr_domain *d, size_t size, size_t align)
+{
+	return qsbr__alloc(&d->opts, size, align);
+}
+
+void qsbr__domain_free(qsbr_domain *d, void *p)
+{
+	qsbr__free(&d->opts, p);
+}
+
+/* ---- fork() ---------------------------------------------------------------- */
+
+/*
+ * Every domain's queue and registry locks are taken before fork() (so no
+ * structure is caught half-changed under a lock) and released on both
+ * sides.  No callback runs under any of them, so a callback may create or
+ * delete a domain, or fork.  In the child, everything retired before the
+ * fork is the parent's: the child drops it and runs none of it, and the
+ * threads that did not come along are unregistered (docs/api.md, fork).
+ * Lock order: domains_lock, then each domain's q.lock, then its reg_lock.
+ */
+static pthread_mutex_t domains_lock = PTHREAD_MUTEX_INITIALIZER;
+static qsbr_domain *domains;
+static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
+static au64 fork_generation; /* fork() children this process descends through */
+
+uint64_t qsbr__fork_generation(void)
+{
+	return load_relaxed(&fork_generation);
+}
+
+static void fork_prepare(void)
+{
+	pthread_mutex_lock(&domains_lock);
+	for (qsbr_domain *d = domains; d != NULL; d = d->all_next) {
+		pthread_mutex_lock(&d->q.lock);
+		pthread_mutex_lock(&d->reg_lock);
+	}
+}
+
+static void fork_parent(void)
+{
+	for (qsbr_domain *d = domains; d != NULL; d = d->all_next) {
+		pthread_mutex_unlock(&d->reg_lock);
+		pthread_mutex_unlock(&d->q.lock);
+	}
+	pthread_mutex_unlock(&domains_lock);
+}
+
+static void fork_child(void)
+{
+	/* One thread: relaxed is enough.  A callback that forked sees the
+	 * change when it returns (qsbr__run_batch). */
+	store_relaxed(&fork_generation, load_relaxed(&fork_generation) + 1);
+	for (qsbr_domain *d = domains; d != NULL; d = d->all_next) {
+		qsbr__registry_fork_child(d);
+		qsbr__queue_fork_child(d);
+		qsbr__stats_fork_child(d);
+		store_relaxed(&d->stall_who, NULL);
+		store_relaxed(&d->waiters, 0);
+	}
+	fork_parent();
+}
+
+static void fork_init(void)
+{
+	pthread_atfork(fork_prepare, fork_parent, fork_child);
+}
+
+static void domains_add(qsbr_domain *d)
+{
+	pthread_once(&fork_once, fork_init);
+	pthread_mutex_lock(&domains_lock);
+	d->all_next = domains;
+	domains = d;
+	pthread_mutex_unlock(&domains_lock);
+}
+
+static void domains_remove(qsbr_domain *d)
+{
+	pthread_mutex_lock(&domains_lock);
+	for (qsbr_domain **link = &domains; *link != NULL; link = &(*link)->all_next) {
+		if (*link == d) {
+			*link = d->all_next;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&domains_lock);
+}
+
+/* ---- Life cycle ---------------------------------------------------------- */
+
 static bool options_valid(const qsbr_options *o)
 {
 	for (size_t i = 0; i < sizeof(o->reserved) / sizeof(o->reserved[0]); i++)
@@ -52,27 +150,27 @@ static bool options_valid(const qsbr_options *o)
 	return o->batch_size != 0 && o->batch_size <= BATCH_SIZE_MAX &&
 	       (o->initial_seq == 0 || (o->initial_seq & 1) != 0) &&
 	       (o->alloc == NULL) == (o->free == NULL) &&
-	       (o->stall_ms == 0 || o->on_stall != NULL);
+	       (o->stall_ms == 0 || o->on_stall != NULL) &&
+	       o->background <= QSBR_BACKGROUND_OFF;
 }
 
+/* Returns 0 or the pthread error (EAGAIN, ENOMEM). */
 static int init_locks(qsbr_domain *d)
 {
-	if (pthread_mutex_init(&d->reg_lock, NULL) != 0)
-		return -1;
-	if (pthread_mutex_init(&d->orphan_lock, NULL) != 0)
-		goto fail_orphan;
-	if (pthread_mutex_init(&d->drain_lock, NULL) != 0)
-		goto fail_drain;
-	if (pthread_cond_init(&d->worker_cv, NULL) != 0)
+	int err;
+
+	if ((err = pthread_mutex_init(&d->reg_lock, NULL)) != 0)
+		return err;
+	if ((err = pthread_mutex_init(&d->q.lock, NULL)) != 0)
+		goto fail_q;
+	if ((err = pthread_cond_init(&d->q.cv, NULL)) != 0)
 		goto fail_cv;
 	return 0;
 fail_cv:
-	pthread_mutex_destroy(&d->drain_lock);
-fail_drain:
-	pthread_mutex_destroy(&d->orphan_lock);
-fail_orphan:
+	pthread_mutex_destroy(&d->q.lock);
+fail_q:
 	pthread_mutex_destroy(&d->reg_lock);
-	return -1;
+	return err;
 }
 
 qsbr_domain *qsbr_domain_new(const qsbr_options *opts)
@@ -80,6 +178,7 @@ qsbr_domain *qsbr_domain_new(const qsbr_options *opts)
 	qsbr_options o;
 	qsbr_domain *d;
 	qsbr_seq start;
+	int err;
 
 	if (opts != NULL)
 		o = *opts;
@@ -99,21 +198,19 @@ qsbr_domain *qsbr_domain_new(const qsbr_options *opts)
 	memset(d, 0, sizeof(*d));
 	start = o.initial_seq != 0 ? o.initial_seq : (qsbr_seq)(QSBR_SEQ_START);
 	d->opts = o;
+	d->flush_ms = o.flush_ms != 0 ? o.flush_ms : FLUSH_MS_DEFAULT;
 	d->initial_seq = start;
-	d->orphan_max_goal = start;
 	atomic_init(&d->wr_seq, start);
 	atomic_init(&d->rd_seq, start);
-	atomic_init(&d->n_scans, 0);
-	atomic_init(&d->orphans_waiting, 0);
-	atomic_init(&d->orphans_freed, 0);
-	atomic_init(&d->orphans_bytes_freed, 0);
+	atomic_init(&d->flush_gen, 0);
 	qsbr__registry_init(d);
-	if (init_locks(d) != 0) {
+	qsbr__queue_init(d);
+	if ((err = init_locks(d)) != 0) {
 		qsbr__free(&o, d);
-		errno = ENOMEM;
+		errno = err;
 		return NULL;
 	}
-	qsbr__domains_add(d);
+	domains_add(d);
 	return d;
 }
 
@@ -121,67 +218,29 @@ int qsbr_domain_delete(qsbr_domain *d)
 {
 	if (d == NULL)
 		return EINVAL;
+	QSBR_ASSERT(!qsbr__in_callback(), "qsbr_domain_delete: called from a reclaim callback");
+	if (qsbr__in_callback())
+		return EDEADLK; /* the queue's drainer may be this very call's caller */
 	pthread_mutex_lock(&d->reg_lock);
 	if (d->n_threads != 0) {
 		pthread_mutex_unlock(&d->reg_lock);
 		return EBUSY;
 	}
 	pthread_mutex_unlock(&d->reg_lock);
-	qsbr__domains_remove(d);
-	qsbr__reclaimer_stop(d);
-	/* No thread is registered, so none holds a reference: every orphan's
-	 * goal counts as reached. */
-	qsbr__drain_orphans(d, NULL, true, true);
+	domains_remove(d);
+	qsbr__helper_stop(d);
+	/* No thread is registered, so none holds a reference: every goal in
+	 * the queue counts as reached. */
+	qsbr__queue_drain(d, NULL, true);
 	qsbr__registry_destroy(d);
 	pthread_mutex_destroy(&d->reg_lock);
-	pthread_mutex_destroy(&d->orphan_lock);
-	pthread_mutex_destroy(&d->drain_lock);
-	pthread_cond_destroy(&d->worker_cv);
+	pthread_mutex_destroy(&d->q.lock);
+	pthread_cond_destroy(&d->q.cv);
 	qsbr__free(&d->opts, d);
 	return 0;
 }
 
-static void stats_add_thread(qsbr_thread *t, void *arg)
-{
-	qsbr_stats *s = arg;
-
-	s->threads++;
-	if (load_relaxed(&t->head.seq) != 0)
-		s->online++;
-	s->retired += load_relaxed(&t->n_retired);
-	s->freed += load_relaxed(&t->n_freed);
-	s->pending_bytes += load_relaxed(&t->n_bytes_retired);
-	s->pending_bytes -= load_relaxed(&t->n_bytes_freed);
-}
-
-int qsbr_stats_get(qsbr_domain *d, qsbr_stats *out)
-{
-	qsbr_stats s = { 0 };
-
-	if (d == NULL || out == NULL)
-		return EINVAL;
-	pthread_mutex_lock(&d->reg_lock);
-	qsbr__registry_each(d, stats_add_thread, &s);
-	s.retired += d->departed_retired;
-	s.freed += d->departed_freed;
-	s.pending_bytes += d->departed_bytes_retired - d->departed_bytes_freed;
-	pthread_mutex_unlock(&d->reg_lock);
-	/* Acquire pairs with the release store in qsbr__drain_orphans. */
-	s.freed += load_acquire(&d->orphans_freed);
-	s.pending_bytes -= load_relaxed(&d->orphans_bytes_freed);
-	/* Counters are read one after another while threads run: clamp. */
-	s.pending = s.retired > s.freed ? s.retired - s.freed : 0;
-	if ((int64_t)s.pending_bytes < 0)
-		s.pending_bytes = 0;
-	s.advances = (load_relaxed(&d->wr_seq) - d->initial_seq) / 2;
-	s.scans = load_relaxed(&d->n_scans);
-	s.peak_pending = load_relaxed(&d->peak_pending);
-	s.peak_pending_bytes = load_relaxed(&d->peak_bytes);
-	s.stalls = load_relaxed(&d->n_stalls);
-	s.cap_waits = load_relaxed(&d->n_cap_waits);
-	*out = s;
-	return 0;
-}
+/* ---- Misuse -------------------------------------------------------------- */
 
 _Noreturn void qsbr__fail(const char *fmt, ...)
 {
@@ -195,21 +254,16 @@ _Noreturn void qsbr__fail(const char *fmt, ...)
 	abort();
 }
 
+/* Registered, by the calling thread: cheap enough for release builds. */
+bool qsbr__owned(const qsbr_thread *t)
+{
+	return load_relaxed(&t->state) == SLOT_USED && pthread_equal(t->owner, pthread_self());
+}
+
 void qsbr__check_owner(const qsbr_thread *t, const char *call)
 {
-	if (t->state != SLOT_USED)
+	if (load_relaxed(&t->state) != SLOT_USED)
 		qsbr__fail("%s: handle used after qsbr_unregister", call);
 	if (!pthread_equal(t->owner, pthread_self()))
 		qsbr__fail("%s: called from a thread that did not register this handle", call);
-}
-
-/* The domain's allocator, for the data structures of lib/ds (hidden). */
-void *qsbr__domain_alloc(qsbr_domain *d, size_t size, size_t align)
-{
-	return qsbr__alloc(&d->opts, size, align);
-}
-
-void qsbr__domain_free(qsbr_domain *d, void *p)
-{
-	qsbr__free(&d->opts, p);
 }

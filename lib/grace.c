@@ -1,54 +1,40 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Grace-period detection: quiescent states, attach/detach, advances, goals,
- * polls and scans, synchronize.  The ordered steps (rules R1..R5) are in
- * protocol.h, shared with the model checker; docs/design.md argues them.
- *
- * A reader R publishes seq = the wr_seq it saw at its last quiescent state.
- * An object O unlinked by U gets goal g; O is freed once every online seq >= g.
- * Two ways O could still be in R's hands when freed, and the rule against each:
- *
- *   (a) R loaded O before its quiescent state.  R publishes with a release
- *       store; the scanner reads seq with an acquire load (R1).
- *   (b) R loads O after publishing seq >= g, because the unlink is not yet
- *       visible to it.  Every path by which R's seq can reach g runs through
- *       an atomic on wr_seq that follows U, and R issues a seq_cst fence after
- *       publishing (R2); the goal's maker either advances wr_seq with an RMW
- *       (R3) or, for a deferred goal, issues a seq_cst fence between the
- *       unlink and its load of wr_seq (R4).  The scanner loads wr_seq before
- *       its seq_cst fence and before any thread's seq (R5), so a thread it
- *       sees offline comes online after the unlinks it freed for.
+ * polls and scans, synchronize.  The only user of protocol.h, which holds
+ * every ordered step and the rules R1..R5; docs/design.md argues them.
  */
 #include <errno.h>
-#include <sched.h>
-#include <time.h>
 
 #include "internal.h"
 #include "protocol.h"
 
-/* R1 + R2: the thread's seq becomes the current wr_seq. */
-static void publish(qsbr_thread *t)
+/* R1 + R2: the thread's seq becomes the current wr_seq; waiters may now
+ * see a grace period end. */
+void qsbr__publish(qsbr_thread *t)
 {
-	proto_publish(&t->head.seq, &t->d->wr_seq);
+	proto_publish(&t->seq, &t->d->wr_seq);
+	qsbr__wake_waiters(t->d);
 }
 
-void qsbr__quiescent_slow(qsbr_thread *t, qsbr_seq wr)
+void qsbr__quiescent_slow(qsbr_thread *t)
 {
-	(void)wr; /* the inline path's relaxed read; publish() reads it again */
 	if (t == NULL) {
 		errno = EINVAL;
 		return;
 	}
 	CHECK_OWNER(t, "qsbr_quiescent");
 	/* Own field: only this thread writes it. */
-	if (load_relaxed(&t->head.seq) == 0) {
+	if (load_relaxed(&t->seq) == 0) {
 		QSBR_ASSERT(false, "qsbr_quiescent: the thread is offline; call qsbr_attach first");
 		return; /* release builds: stay offline */
 	}
-	publish(t);
-	qsbr__wake_waiters(t->d);
-	if (t->cap_wait)
-		qsbr__cap_wait(t);
+	qsbr__publish(t);
+	/* Relaxed: a request carries no data; a request we miss here is seen
+	 * at a later quiescent state (the requester advanced wr_seq after
+	 * storing it, so we come back to the slow path). */
+	if (t->cap_wait || load_relaxed(&t->flush_req) != t->flush_done)
+		qsbr__owner_duties(t); /* up to retire.c (internal.h) */
 }
 
 void qsbr_attach(qsbr_thread *t)
@@ -58,27 +44,23 @@ void qsbr_attach(qsbr_thread *t)
 		return;
 	}
 	CHECK_OWNER(t, "qsbr_attach");
-	if (load_relaxed(&t->head.seq) != 0)
+	if (load_relaxed(&t->seq) != 0)
 		return;
-	proto_attach(&t->head.seq, &t->d->wr_seq, t->group_online, t->mask_word, t->mask_bit);
+	proto_attach(&t->seq, &t->d->wr_seq, t->group_online, t->mask_word, t->mask_bit);
 }
 
-void qsbr_detach(qsbr_thread *t)
+/* Offline; the caller has handed over what the thread held. */
+void qsbr__detach(qsbr_thread *t)
 {
-	if (t == NULL) {
-		errno = EINVAL;
+	if (load_relaxed(&t->seq) == 0)
 		return;
-	}
-	CHECK_OWNER(t, "qsbr_detach");
-	if (load_relaxed(&t->head.seq) == 0)
-		return;
-	proto_detach(&t->head.seq, t->group_online, t->mask_word, t->mask_bit);
+	proto_detach(&t->seq, t->group_online, t->mask_word, t->mask_bit);
 	qsbr__wake_waiters(t->d);
 }
 
 qsbr_seq qsbr__advance(qsbr_domain *d)
 {
-	return proto_advance(&d->wr_seq);
+	return proto_advance(&d->wr_seq); /* R3 */
 }
 
 qsbr_seq qsbr_advance(qsbr_domain *d)
@@ -88,6 +70,14 @@ qsbr_seq qsbr_advance(qsbr_domain *d)
 		return 0;
 	}
 	return qsbr__advance(d);
+}
+
+/* A deferred goal is reached only after an advance: make one if goal is
+ * past wr_seq. */
+void qsbr__advance_past(qsbr_domain *d, qsbr_seq goal)
+{
+	if (qsbr_seq_lt(load_relaxed(&d->wr_seq), goal))
+		qsbr__advance(d);
 }
 
 /*
@@ -104,8 +94,7 @@ qsbr_seq qsbr__make_goal(qsbr_thread *t, uint32_t count, size_t bytes)
 	if (t->since_count >= d->opts.deferred_count || t->since_bytes >= d->opts.deferred_bytes) {
 		t->since_count = 0;
 		t->since_bytes = 0;
-		/* R3: the advance itself orders the unlinks. */
-		goal = qsbr__advance(d);
+		goal = qsbr__advance(d); /* R3 orders the unlinks */
 	} else {
 		goal = proto_deferred_goal(&d->wr_seq); /* R4 */
 	}
@@ -140,7 +129,7 @@ static void scan_block(struct slot_block *b, qsbr_seq *min, qsbr_thread **who)
 		for (uint64_t w = g * 8; w < end; w++) {
 			for (uint64_t bits = proto_mask(&b->mask[w]); bits != 0; bits &= bits - 1) {
 				qsbr_thread *t = &b->slots[w * 64 + (uint64_t)__builtin_ctzll(bits)];
-				qsbr_seq s = proto_seq(&t->head.seq);
+				qsbr_seq s = proto_seq(&t->seq);
 
 				if (s != 0 && qsbr_seq_lt(s, *min)) {
 					*min = s;
@@ -162,16 +151,19 @@ static qsbr_seq scan(qsbr_domain *d, qsbr_thread **who_out)
 	 * block's slots and masks are initialised. */
 	for (uint64_t k = 0, n = load_acquire(&d->n_blocks); k < n; k++)
 		scan_block(d->blocks[k], &min, &who);
-	/* A hint for the next poll (see qsbr__poll_domain); relaxed, and only
-	 * written when it changes, to keep the line quiet. */
+	/* A hint for the next poll, written only when it changes, to keep the
+	 * line quiet.  Release pairs with the acquire load in qsbr__poll: the
+	 * slot it names was initialised before its block was counted, and we
+	 * acquired n_blocks above, so the poller that dereferences it sees
+	 * the initialisation too. */
 	if (load_relaxed(&d->blocker) != who)
-		store_relaxed(&d->blocker, who);
+		store_release(&d->blocker, (void *)who);
 	fetch_add_relaxed(&d->n_scans, 1);
 	*who_out = who;
 	return proto_scan_end(&d->rd_seq, min);
 }
 
-bool qsbr__poll_domain(qsbr_domain *d, qsbr_seq goal)
+bool qsbr__poll(qsbr_domain *d, qsbr_seq goal)
 {
 	const qsbr_thread *blocker;
 	qsbr_thread *who;
@@ -183,12 +175,14 @@ bool qsbr__poll_domain(qsbr_domain *d, qsbr_seq goal)
 	if (qsbr_seq_lt(load_relaxed(&d->wr_seq), goal))
 		return false;
 	/* The thread that held the last scan back still does: no scan can
-	 * succeed.  Relaxed: a "no" frees nothing, and a stale read only delays
-	 * the answer to a later poll.  So a poll that fails costs O(1), and a
-	 * full scan runs about once per thread that falls behind. */
-	blocker = load_relaxed(&d->blocker);
+	 * succeed.  Acquire pairs with the release store in scan(), for the
+	 * dereference.  Its seq is read relaxed: a "no" frees nothing, and a
+	 * stale read only delays the answer to a later poll.  So a poll that
+	 * fails costs O(1), and a full scan runs about once per thread that
+	 * falls behind. */
+	blocker = load_acquire(&d->blocker);
 	if (blocker != NULL) {
-		qsbr_seq s = load_relaxed(&blocker->head.seq);
+		qsbr_seq s = load_relaxed(&blocker->seq);
 
 		if (s != 0 && qsbr_seq_lt(s, goal)) {
 			qsbr__stall_check(d, blocker, s);
@@ -199,7 +193,7 @@ bool qsbr__poll_domain(qsbr_domain *d, qsbr_seq goal)
 	if (qsbr_seq_leq(goal, min))
 		return true;
 	if (who != NULL)
-		qsbr__stall_check(d, who, proto_seq(&who->head.seq));
+		qsbr__stall_check(d, who, proto_seq(&who->seq));
 	return false;
 }
 
@@ -210,30 +204,67 @@ bool qsbr_poll(qsbr_thread *t, qsbr_seq goal)
 		return false;
 	}
 	CHECK_OWNER(t, "qsbr_poll");
-	return qsbr__poll_domain(t->d, goal);
+	return qsbr__poll(t->d, goal);
+}
+
+bool qsbr_poll_domain(qsbr_domain *d, qsbr_seq goal)
+{
+	if (d == NULL || (goal & 1) == 0) {
+		errno = EINVAL;
+		return false;
+	}
+	return qsbr__poll(d, goal);
+}
+
+struct goal_wait {
+	qsbr_domain *d;
+	qsbr_seq goal;
+};
+
+static bool goal_reached(void *arg)
+{
+	struct goal_wait *w = arg;
+
+	return qsbr__poll(w->d, w->goal);
+}
+
+/* A grace period for d, shared by concurrent callers: a goal past everything
+ * unlinked before the call (R4), and one advance to it, ours or somebody
+ * else's.  self (NULL when the caller has no handle in d) reports quiescent
+ * states while it waits. */
+static void synchronize(qsbr_domain *d, qsbr_thread *self)
+{
+	struct goal_wait w = { d, proto_deferred_goal(&d->wr_seq) };
+
+	proto_advance_to(&d->wr_seq, w.goal);
+	qsbr__wait_until(d, self, goal_reached, &w, 0);
 }
 
 void qsbr_synchronize(qsbr_thread *t)
 {
-	qsbr_seq goal;
-	unsigned round = 0;
-
 	if (t == NULL) {
 		errno = EINVAL;
 		return;
 	}
 	CHECK_OWNER(t, "qsbr_synchronize");
 	QSBR_ASSERT(!qsbr__in_callback(), "qsbr_synchronize: called from a reclaim callback");
-	/* Concurrent callers share a grace period: a goal past everything
-	 * unlinked before the call (R4), and one advance to it, ours or
-	 * somebody else's. */
-	goal = proto_deferred_goal(&t->d->wr_seq);
-	proto_advance_to(&t->d->wr_seq, goal);
-	for (;;) {
-		if (load_relaxed(&t->head.seq) != 0)
-			qsbr_quiescent(t);
-		if (qsbr__poll_domain(t->d, goal))
-			return;
-		qsbr__wait(t->d, &round);
+	if (qsbr__in_callback()) {
+		errno = EDEADLK; /* the retiring caller may still hold references */
+		return;
 	}
+	synchronize(t->d, t);
+}
+
+void qsbr_synchronize_domain(qsbr_domain *d)
+{
+	if (d == NULL) {
+		errno = EINVAL;
+		return;
+	}
+	QSBR_ASSERT(!qsbr__in_callback(), "qsbr_synchronize_domain: called from a reclaim callback");
+	if (qsbr__in_callback()) {
+		errno = EDEADLK;
+		return;
+	}
+	synchronize(d, qsbr__self(d));
 }

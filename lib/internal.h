@@ -1,28 +1,36 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * libqsbr internals.  Where things live:
- *   grace.c     the sequence protocol: quiescent, attach/detach, advance,
- *               goals, poll/scan, synchronize.  The memory-ordering rules.
- *   retire.c    per-thread retire lists (batches with goals), reclaim,
- *               barrier, the orphan list of departed threads.
- *   registry.c  the thread registry: slot blocks, register/unregister.
- *   domain.c    domain life cycle, options, statistics, misuse checks,
- *               the allocator hooks.
- *   health.c    stall reports, the memory cap, waiting (futex), thread
- *               exit and fork.
- *   reclaimer.c the orphan ring's producers and the background reclaimer.
+ * libqsbr internals: the structures every file shares, and who calls whom.
+ *
+ *   grace.c     grace-period detection: quiescent, attach/detach, advance,
+ *               goals, poll/scan, synchronize.  The only user of protocol.h,
+ *               where the ordering rules R1..R5 are written (docs/design.md
+ *               argues them).
+ *   retire.c    a thread's retire lists: batches with goals, reclaim,
+ *               barrier, the flush that hands a thread's objects over.
+ *   batch.c     a batch and a ring of batches; running a batch's callbacks.
+ *   handoff.c   the domain's shared queue of batches, and the helper thread
+ *               that runs it.
+ *   registry.c  thread slots, register/unregister, the thread-exit key.
+ *   stats.c     accounting, peaks, qsbr_stats_get.
+ *   policy.c    stall reports and the memory cap.
+ *   wait.c      blocking waits: spin, then futex.
+ *   domain.c    domain life cycle, options, allocator, misuse checks, fork.
+ *
+ * Calls go one way: domain -> registry -> retire -> handoff -> batch ->
+ * grace -> policy -> stats, wait.  Two calls go back up, each named where it
+ * is made: grace.c's quiescent slow path asks retire.c to do what the thread
+ * was asked to do (qsbr__owner_duties), and the cap's wait (policy.c) uses
+ * retire.c's barrier.
  *
  * Invariant: a callback runs only after every thread that was online when its
  * object was unlinked has published a sequence at or past the object's goal,
- * or gone offline.
+ * or gone offline.  An offline thread holds no retired object.
  *
  *   sequence space (odd values, wrap-safe order):
  *
  *     rd_seq <= min(online seq) <= ... <= wr_seq  <  wr_seq + 2
  *       ^ cached minimum         ^ threads     ^ last advance   ^ deferred goal
- *
- * The numbered ordering rules (R1..R5) are stated in grace.c and argued in
- * docs/design.md.
  */
 #ifndef QSBR_INTERNAL_H
 #define QSBR_INTERNAL_H
@@ -38,15 +46,17 @@
 
 #define CACHELINE 64
 #define RING_SIZE 16u          /* closed batches per thread before merging */
-#define ORPHAN_RING_SIZE 64u   /* orphan batches per domain before merging */
-#define WRAP_CACHE_MAX 256u    /* spare pointer-retire nodes kept per thread */
+#define QUEUE_RING_SIZE 64u    /* batches in the shared queue before merging */
+#define BOX_CACHE_MAX 256u     /* spare pointer-retire nodes kept per thread */
 #define BATCH_SIZE_MAX 4096u
+#define FLUSH_MS_DEFAULT 10u
 
 #ifndef QSBR_SEQ_START
 #define QSBR_SEQ_START 1
 #endif
 
-/* Misuse checks: on in debug builds, with a message that names the call. */
+/* Misuse checks: on in debug builds of the library, with a message that
+ * names the call. */
 #ifndef NDEBUG
 #define QSBR_ASSERT(cond, ...) ((cond) ? (void)0 : qsbr__fail(__VA_ARGS__))
 #define CHECK_OWNER(t, call) qsbr__check_owner((t), (call))
@@ -64,11 +74,20 @@ struct batch {
 	size_t bytes;
 };
 
+/* A FIFO of batches; a push into a full ring merges into the newest. */
+struct ring {
+	struct batch *slot;
+	uint32_t size, head, len;
+};
+
 enum slot_state { SLOT_FREE = 0, SLOT_USED = 1 };
 
 struct qsbr_thread {
-	/* Line 0, read by scanners: seq, and the read-only pointers. */
-	struct qsbr__thread_head head;
+	/* Line 0, read by scanners and the inline fast path: seq and the
+	 * read-only pointers.  seq and wr_seq are laid out as
+	 * struct qsbr__thread_head (checked in registry.c). */
+	au64 seq;               /* 0 = offline */
+	const au64 *wr_seq;
 	qsbr_domain *d;
 	au64 *mask_word;        /* this slot's word in its block's online mask */
 	uint64_t mask_bit;
@@ -76,25 +95,33 @@ struct qsbr_thread {
 
 	/* Owner-private from here (own cache lines). */
 	alignas(CACHELINE) pthread_t owner;
-	enum slot_state state;
-	uint32_t batch_limit;  /* copies of the domain's options, on the hot line */
-	size_t bytes_limit;
-	qsbr_seq newest_goal;  /* the last goal this thread made (goals only grow) */
-	uint32_t since_count;  /* objects retired since this thread's last advance */
+	au32 state;             /* enum slot_state; read by misuse checks */
+	uint32_t batch_limit;   /* the domain's batch_size, on the hot line */
+	qsbr_seq newest_goal;   /* the last goal this thread made (goals only grow) */
+	uint32_t since_count;   /* objects retired since this thread's last advance */
 	size_t since_bytes;
-	struct batch open;     /* being filled; no goal yet */
-	struct batch ring[RING_SIZE];
-	uint32_t ring_head, ring_len;
-	struct wrap *wcache;   /* spare nodes for qsbr_retire */
-	uint32_t wcache_len;
+	struct batch open;      /* being filled; no goal yet */
+	struct batch ring_slots[RING_SIZE];
+	struct ring ring;       /* closed batches, oldest first */
+	struct box *boxes;      /* spare nodes for qsbr_retire */
+	uint32_t n_boxes;
+	bool cap_wait;          /* the memory cap asks for a wait at the next quiescent */
+	uint64_t flush_done;    /* the last flush request this thread answered */
 	struct qsbr_thread *next_free; /* registry free list, under reg_lock */
-	struct qsbr_thread *tls_next;  /* the owner's other handles (health.c) */
-	bool cap_wait;         /* the memory cap asks for a wait at the next quiescent */
-	uint64_t id;           /* qsbr_thread_id, set under reg_lock */
-	char name[32];         /* qsbr_thread_set_name, under reg_lock */
+	struct qsbr_thread *tls_next;  /* the owner's other handles (registry.c) */
+	uint64_t id;            /* qsbr_thread_id, set under reg_lock */
+	char name[32];          /* qsbr_thread_set_name, under reg_lock */
 
-	/* Statistics: written by the owner only, read by qsbr_stats_get. */
-	au64 n_retired, n_freed, n_bytes_retired, n_bytes_freed;
+	/* Written by the owner only (relaxed), read by anyone: statistics, and
+	 * what the helper reads to find idle holders (held = retired - freed -
+	 * handed). */
+	alignas(CACHELINE) au64 n_retired, n_freed, n_handed;
+	au64 n_bytes_retired, n_bytes_freed;
+	au64 flush_ack;         /* flush_done, for waiters (release) */
+
+	/* Written by others: a flush request (a generation of flush_gen). */
+	alignas(CACHELINE) au64 flush_req;
+	au64 helper_mark;       /* the helper's: progress seen at its last look */
 };
 
 #define MAX_BLOCKS 24u      /* block k holds 8 << k slots */
@@ -115,64 +142,94 @@ struct slot_block {
 	struct qsbr_thread *slots; /* n slots, in this allocation */
 };
 
-struct qsbr_domain {
-	alignas(CACHELINE) au64 wr_seq; /* own line: every quiescent reads it */
-	alignas(CACHELINE) au64 rd_seq; /* cached minimum, CAS'd by scanners */
-	aptr blocker;  /* qsbr_thread * that held the last scan back */
-	alignas(CACHELINE) au64 n_scans;
-	au64 n_stalls, n_cap_waits;
+/* What the shared queue's drainer runs; barrier waiters compare done with
+ * the pushed count they saw. */
+struct queue {
+	pthread_mutex_t lock;   /* ring, pushed, draining, max_goal, helper */
+	struct batch slots[QUEUE_RING_SIZE];
+	struct ring ring;
+	uint64_t pushed;        /* objects ever pushed */
+	qsbr_seq max_goal;      /* newest goal in the ring */
+	bool draining;          /* one drainer at a time: batches run in order */
+	au64 waiting;           /* hint for drainers: the ring's length */
+	au64 done;              /* objects of popped batches whose callbacks ran */
+	au64 bytes_done;
 
-	/* Objects and bytes in closed batches not yet freed, domain-wide, kept
-	 * per batch (one RMW per batch): the memory cap and the peaks. */
+	/* The helper thread (handoff.c).  Its state is written under lock and
+	 * read without it as a hint. */
+	pthread_cond_t cv;
+	pthread_t helper;
+	au32 helper_state;      /* none, busy, idle (handoff.c) */
+	au32 helper_stop;
+	uint64_t retry_at_ms;   /* after a failed start */
+	au64 helper_failures;
+};
+
+struct qsbr_domain {
+	/* Grace periods (grace.c).  wr_seq on its own line: every quiescent
+	 * state reads it; rd_seq and the blocker hint are written by
+	 * scanners. */
+	alignas(CACHELINE) au64 wr_seq;
+	alignas(CACHELINE) au64 rd_seq; /* cached minimum, CAS'd by scanners */
+	aptr blocker;                   /* qsbr_thread * that held the last scan back */
+	au64 flush_gen;                 /* flush requests made (retire.c) */
+
+	/* Statistics and the cap (stats.c, policy.c): any thread, relaxed.
+	 * Objects and bytes in closed batches not yet freed, kept per batch. */
 	alignas(CACHELINE) au64 sealed_pending, sealed_bytes;
 	au64 peak_pending, peak_bytes;
-	au64 pressure_at_ms;          /* last on_pressure call */
+	au64 n_scans, n_stalls, n_cap_waits;
+	au64 pressure_at_ms;            /* last on_pressure call */
 
-	/* Stall tracking: which slot held polls back, at which seq, since when
-	 * (ms); a heuristic written by pollers with relaxed stores. */
+	/* Stall tracking (policy.c): which slot held polls back, at which seq,
+	 * since when (ms); a heuristic written by pollers, relaxed. */
 	alignas(CACHELINE) aptr stall_who;
 	au64 stall_seq, stall_since_ms, stall_report_ms;
 
-	/* Waiters in synchronize/barrier sleep on futex_word; publishers wake
-	 * them when waiters != 0 (health.c). */
+	/* Sleeping waiters (wait.c): they sleep on futex_word; publishers wake
+	 * them when waiters != 0. */
 	alignas(CACHELINE) au32 futex_word;
 	au32 waiters;
 
+	/* The registry (registry.c): blocks are read by scanners without a
+	 * lock; the rest is under reg_lock. */
 	alignas(CACHELINE) au64 n_blocks; /* blocks[0 .. n_blocks - 1] are set */
 	struct slot_block *blocks[MAX_BLOCKS];
-	qsbr_options opts;
-	qsbr_seq initial_seq;
-
-	pthread_mutex_t reg_lock; /* registry: blocks, free list, counts */
+	pthread_mutex_t reg_lock;
 	struct qsbr_thread *free_slots;
 	uint32_t n_threads;
 	uint64_t next_id;
-	struct qsbr_domain *all_next;   /* the list of live domains (health.c) */
-	uint64_t departed_retired, departed_freed; /* folded in at unregister */
+	/* Counters of unregistered threads, folded in under reg_lock. */
+	uint64_t departed_retired, departed_freed, departed_handed;
 	uint64_t departed_bytes_retired, departed_bytes_freed;
 
-	pthread_mutex_t orphan_lock; /* the orphan ring */
-	struct batch orphans[ORPHAN_RING_SIZE];
-	uint32_t orphan_head, orphan_len;
-	uint64_t orphans_added;       /* nodes ever handed over, under orphan_lock */
-	qsbr_seq orphan_max_goal;     /* newest goal in the ring, under orphan_lock */
-	au64 orphans_waiting;         /* hint for drainers: nonzero when orphan_len > 0 */
+	/* The shared queue and its helper thread (handoff.c). */
+	alignas(CACHELINE) struct queue q;
 
-	/* The background reclaimer (reclaimer.c), under orphan_lock. */
-	pthread_cond_t worker_cv;
-	pthread_t worker;
-	bool worker_started, worker_stop;
-
-	pthread_mutex_t drain_lock;   /* one drainer at a time: orphans run in order */
-	au64 orphans_freed, orphans_bytes_freed; /* written under drain_lock */
+	/* Read-only after creation. */
+	qsbr_options opts;             /* deferred_bytes 0 is stored as SIZE_MAX */
+	uint32_t flush_ms;
+	qsbr_seq initial_seq;          /* for the advances statistic */
+	struct qsbr_domain *all_next;  /* the live domains, for fork (domain.c) */
 };
 
-/* A pointer retired with qsbr_retire. */
-struct wrap {
+/* A pointer retired with qsbr_retire: a node that carries it. */
+struct box {
 	qsbr_node node;
 	void *p;
 	void (*free_fn)(void *p);
 };
+
+static inline qsbr_seq seq_max(qsbr_seq a, qsbr_seq b)
+{
+	return qsbr_seq_lt(a, b) ? b : a;
+}
+
+/* Objects a thread holds in its open batch and ring (owner only). */
+static inline uint64_t thread_held(const qsbr_thread *t)
+{
+	return load_relaxed(&t->n_retired) - load_relaxed(&t->n_freed) - load_relaxed(&t->n_handed);
+}
 
 /* domain.c */
 _Noreturn void qsbr__fail(const char *fmt, ...);
@@ -180,45 +237,73 @@ void *qsbr__alloc(const qsbr_options *o, size_t size, size_t align);
 void qsbr__free(const qsbr_options *o, void *p);
 void *qsbr__domain_alloc(qsbr_domain *d, size_t size, size_t align);
 void qsbr__domain_free(qsbr_domain *d, void *p);
-void qsbr__account(qsbr_domain *d, int64_t count, int64_t bytes);
-
-/* health.c */
-void qsbr__stall_check(qsbr_domain *d, const qsbr_thread *who, qsbr_seq seq);
-void qsbr__wake_waiters(qsbr_domain *d);
-void qsbr__wait(qsbr_domain *d, unsigned *round);
-void qsbr__cap_check(qsbr_thread *t);
-void qsbr__cap_wait(qsbr_thread *t);
-void qsbr__tls_add(qsbr_thread *t);
-void qsbr__tls_remove(qsbr_thread *t);
-int qsbr__domains_add(qsbr_domain *d);
-void qsbr__domains_remove(qsbr_domain *d);
-
-/* grace.c */
-qsbr_seq qsbr__advance(qsbr_domain *d);
-qsbr_seq qsbr__make_goal(qsbr_thread *t, uint32_t count, size_t bytes);
-bool qsbr__poll_domain(qsbr_domain *d, qsbr_seq goal);
-
-/* retire.c */
-void qsbr__seal(qsbr_thread *t);
-size_t qsbr__run_reached(qsbr_thread *t);
-void qsbr__retire_exit(qsbr_thread *t);
-bool qsbr__in_callback(void);
-size_t qsbr__drain_orphans(qsbr_domain *d, qsbr_thread *t, bool wait, bool all);
-
-/* reclaimer.c */
-void qsbr__orphan_push(qsbr_domain *d, const struct batch *b);
-void qsbr__ring_push_orphan(qsbr_domain *d, const struct batch *b);
-void qsbr__reclaimer_stop(qsbr_domain *d);
+bool qsbr__owned(const qsbr_thread *t);
+uint64_t qsbr__fork_generation(void);
 
 /* registry.c */
 void qsbr__registry_init(qsbr_domain *d);
 void qsbr__registry_destroy(qsbr_domain *d);
-void qsbr__slot_release(qsbr_thread *t, bool dropped);
-void qsbr__registry_each(qsbr_domain *d, void (*fn)(qsbr_thread *t, void *arg), void *arg);
+void qsbr__registry_fork_child(qsbr_domain *d);
+qsbr_thread *qsbr__self(qsbr_domain *d);
+#define REGISTRY_EACH(d, t)                                                              \
+	for (uint64_t k_ = 0, nk_ = load_acquire(&(d)->n_blocks); k_ < nk_; k_++)         \
+		for (uint64_t i_ = 0, ni_ = load_relaxed(&(d)->blocks[k_]->used); i_ < ni_; \
+		     i_++)                                                                \
+			for (qsbr_thread *t = &(d)->blocks[k_]->slots[i_]; t != NULL; t = NULL)
 
-static inline qsbr_seq seq_max(qsbr_seq a, qsbr_seq b)
-{
-	return qsbr_seq_lt(a, b) ? b : a;
-}
+/* retire.c */
+void qsbr__owner_duties(qsbr_thread *t);
+void qsbr__flush(qsbr_thread *t);
+void qsbr__retire_exit(qsbr_thread *t);
+bool qsbr__barrier_wait(qsbr_thread *t, uint64_t deadline_ms);
+void qsbr__retire_fork_child(qsbr_thread *t);
+
+/* handoff.c */
+void qsbr__queue_init(qsbr_domain *d);
+void qsbr__queue_push(qsbr_domain *d, qsbr_thread *t, struct batch *b);
+size_t qsbr__queue_drain(qsbr_domain *d, qsbr_thread *t, bool all);
+uint64_t qsbr__queue_mark(qsbr_domain *d);
+bool qsbr__queue_done(qsbr_domain *d, uint64_t mark);
+bool qsbr__helper_runs(qsbr_domain *d);
+bool qsbr__helper_busy(qsbr_domain *d);
+void qsbr__helper_poke(qsbr_domain *d);
+void qsbr__helper_stop(qsbr_domain *d);
+void qsbr__queue_fork_child(qsbr_domain *d);
+
+/* batch.c */
+void qsbr__batch_append(struct batch *dst, const struct batch *src);
+void qsbr__ring_push(struct ring *r, const struct batch *b);
+bool qsbr__ring_pop(struct ring *r, struct batch *out);
+bool qsbr__run_batch(qsbr_domain *d, qsbr_thread *t, const struct batch *b);
+bool qsbr__in_callback(void);
+void qsbr__box_free(qsbr_domain *d, qsbr_thread *t, struct box *b);
+void qsbr__box_marker(qsbr_node *n);
+
+/* grace.c */
+void qsbr__publish(qsbr_thread *t);
+qsbr_seq qsbr__advance(qsbr_domain *d);
+void qsbr__advance_past(qsbr_domain *d, qsbr_seq goal);
+qsbr_seq qsbr__make_goal(qsbr_thread *t, uint32_t count, size_t bytes);
+bool qsbr__poll(qsbr_domain *d, qsbr_seq goal);
+void qsbr__detach(qsbr_thread *t);
+
+/* policy.c */
+void qsbr__stall_check(qsbr_domain *d, const qsbr_thread *who, qsbr_seq seq);
+void qsbr__cap_check(qsbr_thread *t);
+uint64_t qsbr__cap_deadline(const qsbr_domain *d);
+
+/* stats.c */
+void qsbr__account(qsbr_domain *d, int64_t count, int64_t bytes);
+void qsbr__stats_fold(qsbr_thread *t);
+void qsbr__stats_fork_child(qsbr_domain *d);
+uint64_t qsbr__now_ms(void);
+
+/* wait.c: spin, then sleep on the futex until woken or 1 ms; *done* is
+ * checked again after registering as a waiter.  self (may be NULL) reports
+ * quiescent states while it waits, when online.  Returns false when
+ * deadline_ms (0 = none, as qsbr__now_ms) passed first. */
+bool qsbr__wait_until(qsbr_domain *d, qsbr_thread *self, bool (*done)(void *arg), void *arg,
+		      uint64_t deadline_ms);
+void qsbr__wake_waiters(qsbr_domain *d);
 
 #endif /* QSBR_INTERNAL_H */

@@ -1,14 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The thread registry.  Slots live in blocks that are never moved or freed
- * before the domain: a handle (a slot's address) stays valid while its thread
- * is registered, and a scanner never reads freed memory.  Block k holds
- * 8 << k slots, so a domain with few threads stays small and 24 blocks hold
- * any number of threads; the domain keeps them in a fixed directory, so a
- * scan finds them without chasing links.  Each slot is cache-line aligned;
- * the line that scanners read holds only seq and read-only pointers.  The
- * online counts and masks that let a scan skip offline slots are in
- * internal.h.
+ * The thread registry: slots, register/unregister, the thread-exit key, and
+ * the fork child's release of the slots of threads that did not come along.
+ *
+ * Slots live in blocks that are never moved or freed before the domain: a
+ * handle (a slot's address) stays valid while its thread is registered, and
+ * a scanner never reads freed memory.  Block k holds 8 << k slots, so a
+ * domain with few threads stays small and 24 blocks hold any number of
+ * threads; the domain keeps them in a fixed directory, so a scan finds them
+ * without chasing links.  Each slot is cache-line aligned; the line that
+ * scanners read holds only seq and read-only pointers.  The online counts
+ * and masks that let a scan skip offline slots are in internal.h.
  *
  * reg_lock serialises register/unregister (free list, block growth, counts);
  * scanners take no lock.  A freed slot reads as offline until reused.
@@ -20,6 +22,13 @@
 #include "internal.h"
 
 #define FIRST_BLOCK_SLOTS 8u
+
+/* The inline qsbr_quiescent reads the slot through struct qsbr__thread_head. */
+_Static_assert(offsetof(struct qsbr_thread, seq) == offsetof(struct qsbr__thread_head, seq),
+	       "seq must be where qsbr.h reads it");
+_Static_assert(offsetof(struct qsbr_thread, wr_seq) == offsetof(struct qsbr__thread_head, wr_seq),
+	       "wr_seq must be where qsbr.h reads it");
+_Static_assert(sizeof(au64) == sizeof(uint64_t), "an atomic word must be a plain word");
 
 static size_t round_up(size_t n, size_t to)
 {
@@ -70,17 +79,20 @@ static struct slot_block *block_new(qsbr_domain *d)
 	for (uint32_t i = 0; i < n; i++) {
 		struct qsbr_thread *t = &b->slots[i];
 
-		atomic_init(&t->head.seq, 0);
-		t->head.wr_seq = &d->wr_seq;
+		atomic_init(&t->seq, 0);
+		t->wr_seq = &d->wr_seq;
 		t->d = d;
 		t->mask_word = &b->mask[i / 64];
 		t->mask_bit = UINT64_C(1) << (i % 64);
 		t->group_online = &b->group_online[i / GROUP_SLOTS];
-		t->state = SLOT_FREE;
+		atomic_init(&t->state, SLOT_FREE);
+		t->ring.slot = t->ring_slots;
+		t->ring.size = RING_SIZE;
 	}
 	d->blocks[k] = b;
-	/* Release pairs with load_acquire(n_blocks) in scan(): a scanner that
-	 * counts the block sees it, its slots and masks initialised. */
+	/* Release pairs with load_acquire(n_blocks) in scan() and
+	 * REGISTRY_EACH: a reader that counts the block sees it, its slots
+	 * and masks initialised. */
 	store_release(&d->n_blocks, k + 1);
 	return b;
 }
@@ -107,6 +119,71 @@ static qsbr_thread *slot_take(qsbr_domain *d)
 	return &b->slots[load_relaxed(&b->used) - 1];
 }
 
+/* ---- The thread-exit key, and the calling thread's handles ------------- */
+
+/* One key for the library: its value is the calling thread's first handle;
+ * the handles chain through tls_next.  The destructor unregisters them. */
+static pthread_key_t tls_key;
+static pthread_once_t tls_once = PTHREAD_ONCE_INIT;
+static int tls_ok;
+
+static void tls_exit(void *head)
+{
+	qsbr_thread *t = head;
+
+	while (t != NULL) {
+		qsbr_thread *next = t->tls_next;
+
+		qsbr_unregister(t); /* removes t from the chain */
+		t = next;
+	}
+}
+
+static void tls_init(void)
+{
+	tls_ok = pthread_key_create(&tls_key, tls_exit) == 0;
+}
+
+static void tls_add(qsbr_thread *t)
+{
+	pthread_once(&tls_once, tls_init);
+	if (!tls_ok)
+		return; /* no automatic unregister, as documented */
+	t->tls_next = pthread_getspecific(tls_key);
+	pthread_setspecific(tls_key, t);
+}
+
+static void tls_remove(qsbr_thread *t)
+{
+	qsbr_thread *head, **link;
+
+	if (!tls_ok)
+		return;
+	head = pthread_getspecific(tls_key);
+	for (link = &head; *link != NULL; link = &(*link)->tls_next) {
+		if (*link == t) {
+			*link = t->tls_next;
+			break;
+		}
+	}
+	pthread_setspecific(tls_key, head);
+	t->tls_next = NULL;
+}
+
+/* The calling thread's handle in d, or NULL. */
+qsbr_thread *qsbr__self(qsbr_domain *d)
+{
+	pthread_once(&tls_once, tls_init);
+	if (!tls_ok)
+		return NULL;
+	for (qsbr_thread *t = pthread_getspecific(tls_key); t != NULL; t = t->tls_next)
+		if (t->d == d)
+			return t;
+	return NULL;
+}
+
+/* ---- Register and unregister -------------------------------------------- */
+
 qsbr_thread *qsbr_register(qsbr_domain *d)
 {
 	qsbr_thread *t;
@@ -123,31 +200,45 @@ qsbr_thread *qsbr_register(qsbr_domain *d)
 		return NULL;
 	}
 	t->owner = pthread_self();
-	t->state = SLOT_USED;
 	t->id = ++d->next_id;
 	t->name[0] = '\0';
 	t->cap_wait = false;
 	t->tls_next = NULL;
 	t->batch_limit = d->opts.batch_size;
-	t->bytes_limit = d->opts.deferred_bytes;
 	t->newest_goal = load_relaxed(&d->wr_seq);
 	t->since_count = 0;
 	t->since_bytes = 0;
 	t->open = (struct batch){ 0 };
-	t->ring_head = 0;
-	t->ring_len = 0;
-	t->wcache = NULL;
-	t->wcache_len = 0;
+	t->ring.head = 0;
+	t->ring.len = 0;
+	t->boxes = NULL;
+	t->n_boxes = 0;
 	t->next_free = NULL;
-	store_relaxed(&t->n_retired, 0);
-	store_relaxed(&t->n_freed, 0);
-	store_relaxed(&t->n_bytes_retired, 0);
-	store_relaxed(&t->n_bytes_freed, 0);
+	/* A flush requested before we registered is not ours to answer. */
+	t->flush_done = load_relaxed(&d->flush_gen);
+	store_relaxed(&t->flush_req, t->flush_done);
+	store_relaxed(&t->flush_ack, t->flush_done);
+	/* No progress mark yet: the helper's first look only records one. */
+	store_relaxed(&t->helper_mark, UINT64_MAX);
+	store_relaxed(&t->state, SLOT_USED);
 	d->n_threads++;
 	pthread_mutex_unlock(&d->reg_lock);
-	qsbr__tls_add(t);
+	tls_add(t);
 	qsbr_attach(t);
 	return t;
+}
+
+/* Returns t's slot to the free list.  Under reg_lock; t is offline and
+ * holds no batch. */
+static void slot_release(qsbr_thread *t)
+{
+	qsbr_domain *d = t->d;
+
+	qsbr__stats_fold(t);
+	store_relaxed(&t->state, SLOT_FREE);
+	t->next_free = d->free_slots;
+	d->free_slots = t;
+	d->n_threads--;
 }
 
 void qsbr_unregister(qsbr_thread *t)
@@ -159,47 +250,23 @@ void qsbr_unregister(qsbr_thread *t)
 		return;
 	}
 	CHECK_OWNER(t, "qsbr_unregister");
+	/* Every build: a second unregister would put the slot on the free list
+	 * twice, and two threads would share it. */
+	if (!qsbr__owned(t)) {
+		errno = EINVAL;
+		return;
+	}
 	QSBR_ASSERT(!qsbr__in_callback(), "qsbr_unregister: called from a reclaim callback");
 	if (qsbr__in_callback()) {
 		errno = EDEADLK; /* the running reclaim still uses the handle */
 		return;
 	}
 	d = t->d;
-	qsbr__tls_remove(t);
-	/* Offline first, so our own seq holds nothing back; run what is already
-	 * safe and hand the rest over. */
-	qsbr_detach(t);
-	qsbr__retire_exit(t);
-
+	tls_remove(t);
+	qsbr__retire_exit(t); /* offline, holding nothing */
 	pthread_mutex_lock(&d->reg_lock);
-	qsbr__slot_release(t, false);
+	slot_release(t);
 	pthread_mutex_unlock(&d->reg_lock);
-}
-
-/*
- * Returns t's slot to the free list, folding its counters into the domain's
- * departed totals.  dropped: what it retired and did not free is gone (the
- * child of fork() drops other threads' batches), so it counts as freed.
- * Called with reg_lock held; t is offline and holds no batch.
- */
-void qsbr__slot_release(qsbr_thread *t, bool dropped)
-{
-	qsbr_domain *d = t->d;
-	uint64_t freed = load_relaxed(dropped ? &t->n_retired : &t->n_freed);
-	uint64_t bytes_freed = load_relaxed(dropped ? &t->n_bytes_retired : &t->n_bytes_freed);
-
-	d->departed_retired += load_relaxed(&t->n_retired);
-	d->departed_freed += freed;
-	d->departed_bytes_retired += load_relaxed(&t->n_bytes_retired);
-	d->departed_bytes_freed += bytes_freed;
-	store_relaxed(&t->n_retired, 0);
-	store_relaxed(&t->n_freed, 0);
-	store_relaxed(&t->n_bytes_retired, 0);
-	store_relaxed(&t->n_bytes_freed, 0);
-	t->state = SLOT_FREE;
-	t->next_free = d->free_slots;
-	d->free_slots = t;
-	d->n_threads--;
 }
 
 int qsbr_thread_set_name(qsbr_thread *t, const char *name)
@@ -223,11 +290,23 @@ uint64_t qsbr_thread_id(const qsbr_thread *t)
 	return t->id;
 }
 
-/* Calls fn on every slot in use.  Called with reg_lock held. */
-void qsbr__registry_each(qsbr_domain *d, void (*fn)(qsbr_thread *t, void *arg), void *arg)
+/*
+ * In the child of fork(), under every lock (domain.c): the threads that did
+ * not come along are gone; their slots are released.  The forking thread's
+ * handles stay, holding nothing retired before the fork (retire.c).
+ */
+void qsbr__registry_fork_child(qsbr_domain *d)
 {
-	for (uint64_t k = 0; k < load_relaxed(&d->n_blocks); k++)
-		for (uint64_t i = 0; i < load_relaxed(&d->blocks[k]->used); i++)
-			if (d->blocks[k]->slots[i].state == SLOT_USED)
-				fn(&d->blocks[k]->slots[i], arg);
+	REGISTRY_EACH(d, t) {
+		if (load_relaxed(&t->state) != SLOT_USED)
+			continue;
+		qsbr__retire_fork_child(t);
+		if (pthread_equal(t->owner, pthread_self()))
+			continue;
+		if (load_relaxed(&t->seq) != 0)
+			qsbr__detach(t);
+		t->tls_next = NULL;
+		slot_release(t);
+	}
+	store_relaxed(&d->blocker, NULL);
 }

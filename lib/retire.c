@@ -1,54 +1,33 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Retire lists.  Each thread owns a FIFO of retired nodes:
+ * A thread's retire lists, and what its owner does with them: retire,
+ * reclaim, barrier, flush (hand everything to the shared queue), and the
+ * duties a thread was asked to do at its next quiescent state.
  *
- *   ring[head] ... ring[head+len-1]   open
- *   [goal g1]      [goal gk]          [no goal yet]
+ *   ring: [goal g1] ... [goal gk]   open: [no goal yet]
  *
  * A retire is a thread-local append to the open batch.  When the open batch
  * fills (options.batch_size objects, or enough bytes to reach the deferral
- * byte limit) it is closed: one fence and one goal for the whole batch (R4 in
- * grace.c), and then the thread runs what has become safe.  Goals only grow
- * along the ring, so reclaim runs batches in order up to the first unmet goal.
- * A full ring merges the new batch into the newest one (a later goal is always
- * safe), so retiring never allocates.
+ * byte limit) it is closed: one goal for the whole batch (protocol.h, R3 or
+ * R4), and then the thread runs what has become safe.  Goals only grow along
+ * the ring, so reclaim runs batches in order up to the first unmet goal.  A
+ * full ring merges into its newest batch (a later goal is always safe), so
+ * retiring never allocates.
  *
- * A departing thread hands its batches to the domain's orphan ring, which
- * every thread's reclaim, qsbr_barrier and qsbr_domain_delete drain.
+ * What a thread cannot finish itself goes to the domain's shared queue
+ * (handoff.c): everything, when it goes offline, unregisters, retires while
+ * offline, or is asked to flush (by the helper, because it sat on objects
+ * for flush_ms, or by qsbr_barrier_domain).  So an offline thread never
+ * holds a retired object.
  */
 #include <errno.h>
 #include <stdalign.h>
 
 #include "internal.h"
 
-static void batch_append(struct batch *dst, const struct batch *src)
-{
-	if (dst->last != NULL)
-		dst->last->next = src->first;
-	else
-		dst->first = src->first;
-	dst->last = src->last;
-	dst->count += src->count;
-	dst->bytes += src->bytes;
-	/* The orphan ring mixes threads, whose goals are not ordered: keep the
-	 * later goal, never lower one. */
-	dst->goal = seq_max(dst->goal, src->goal);
-}
-
-/* Pushes b at the tail of a ring, merging into the tail when full. */
-static void ring_push(struct batch *ring, uint32_t size, uint32_t head, uint32_t *len,
-		      const struct batch *b)
-{
-	if (*len == size) {
-		batch_append(&ring[(head + *len - 1) % size], b);
-		return;
-	}
-	ring[(head + *len) % size] = *b;
-	(*len)++;
-}
-
-/* Closes the open batch: it gets its goal. */
-void qsbr__seal(qsbr_thread *t)
+/* Closes the open batch: it gets its goal, and goes to the ring (or, with
+ * QSBR_BACKGROUND_ALL, to the shared queue). */
+static void close_open(qsbr_thread *t)
 {
 	struct batch b = t->open;
 
@@ -57,85 +36,28 @@ void qsbr__seal(qsbr_thread *t)
 	b.goal = qsbr__make_goal(t, (uint32_t)b.count, b.bytes);
 	t->open = (struct batch){ 0 };
 	qsbr__account(t->d, (int64_t)b.count, (int64_t)b.bytes);
-	if (t->d->opts.background)
-		qsbr__orphan_push(t->d, &b); /* the reclaimer's from here */
-	else
-		ring_push(t->ring, RING_SIZE, t->ring_head, &t->ring_len, &b);
-}
-
-/* The ring of a domain's orphans (and, in background mode, of every closed
- * batch): appends b, merging into the newest batch when full. */
-void qsbr__ring_push_orphan(qsbr_domain *d, const struct batch *b)
-{
-	ring_push(d->orphans, ORPHAN_RING_SIZE, d->orphan_head, &d->orphan_len, b);
-	d->orphans_added += b->count;
-	d->orphan_max_goal = seq_max(d->orphan_max_goal, b->goal);
-	store_relaxed(&d->orphans_waiting, d->orphan_len);
-}
-
-/* Set while this thread runs callbacks, whichever handle or domain: a
- * callback's reclaim runs nothing, its barrier is refused. */
-static _Thread_local bool in_callback;
-
-bool qsbr__in_callback(void)
-{
-	return in_callback;
-}
-
-/* The callback of qsbr_retire's nodes: a marker that run_chain recognises,
- * since freeing the node needs the domain's allocator.  Never called. */
-static void wrap_marker(qsbr_node *n)
-{
-	(void)n;
-}
-
-/* Runs every callback of b, a batch of domain d.  The next link is read
- * before the callback, which may free the node.  Pointer-retire nodes go back
- * to t's cache when t != NULL and there is room, else to the allocator. */
-static void run_chain(qsbr_domain *d, qsbr_thread *t, const struct batch *b)
-{
-	qsbr_node *n = b->first;
-	bool outer = in_callback;
-
-	in_callback = true;
-	for (size_t i = 0; i < b->count; i++) {
-		qsbr_node *next = n->next;
-
-		if (n->fn == wrap_marker) {
-			struct wrap *w = (struct wrap *)n;
-
-			w->free_fn(w->p);
-			if (t != NULL && t->wcache_len < WRAP_CACHE_MAX) {
-				w->node.next = (qsbr_node *)t->wcache;
-				t->wcache = w;
-				t->wcache_len++;
-			} else {
-				qsbr__free(&d->opts, w);
-			}
-		} else {
-			n->fn(n);
-		}
-		n = next;
+	if (t->d->opts.background == QSBR_BACKGROUND_ALL) {
+		add_relaxed_owner(&t->n_handed, b.count);
+		qsbr__queue_push(t->d, t, &b);
+	} else {
+		qsbr__ring_push(&t->ring, &b);
 	}
-	in_callback = outer;
-	qsbr__account(d, -(int64_t)b->count, -(int64_t)b->bytes);
 }
 
 /* Runs this thread's batches whose goal is reached, oldest first. */
-size_t qsbr__run_reached(qsbr_thread *t)
+static size_t run_reached(qsbr_thread *t)
 {
+	struct batch b;
 	size_t ran = 0;
 
-	if (in_callback)
+	if (qsbr__in_callback())
 		return 0; /* called from a callback: the outer loop goes on */
-	while (t->ring_len > 0 && qsbr__poll_domain(t->d, t->ring[t->ring_head].goal)) {
-		/* Take the batch off the ring before running it: callbacks may
-		 * retire, which appends to open and may close it into the ring. */
-		struct batch b = t->ring[t->ring_head];
-
-		t->ring_head = (t->ring_head + 1) % RING_SIZE;
-		t->ring_len--;
-		run_chain(t->d, t, &b);
+	while (t->ring.len > 0 && qsbr__poll(t->d, t->ring.slot[t->ring.head].goal)) {
+		/* Off the ring before running it: callbacks may retire, which
+		 * appends to open and may close it into the ring. */
+		qsbr__ring_pop(&t->ring, &b);
+		if (!qsbr__run_batch(t->d, t, &b))
+			return ran; /* a callback forked: this is the child */
 		add_relaxed_owner(&t->n_freed, b.count);
 		add_relaxed_owner(&t->n_bytes_freed, b.bytes);
 		ran += b.count;
@@ -143,150 +65,110 @@ size_t qsbr__run_reached(qsbr_thread *t)
 	return ran;
 }
 
-/* A deferred goal is reached only after an advance: make one if a held
- * batch's goal is past wr_seq. */
-static void advance_if_behind(qsbr_domain *d, qsbr_seq goal)
+/* Hands everything the thread holds to the shared queue. */
+void qsbr__flush(qsbr_thread *t)
 {
-	if (qsbr_seq_lt(load_relaxed(&d->wr_seq), goal))
-		qsbr__advance(d);
-}
+	struct batch b;
 
-/* The same for the newest goal t made: its batches' and its
- * qsbr_deferred_advance callers'. */
-static void advance_for_thread(qsbr_thread *t)
-{
-	advance_if_behind(t->d, t->newest_goal);
-}
-
-/*
- * Orphans.  orphan_lock guards the ring; drain_lock is held while a drainer
- * pops and runs batches, so orphans run in hand-over order and a waiter can
- * tell from orphans_freed that every orphan before its snapshot has run.
- */
-size_t qsbr__drain_orphans(qsbr_domain *d, qsbr_thread *t, bool wait, bool all)
-{
-	size_t ran = 0;
-	qsbr_seq max_goal = 0;
-
-	if (in_callback)
-		return 0;
-	if (!wait) {
-		/* Relaxed hint; a stale zero only delays draining to a later call. */
-		if (load_relaxed(&d->orphans_waiting) == 0)
-			return 0;
-		if (pthread_mutex_trylock(&d->drain_lock) != 0)
-			return 0;
-	} else {
-		pthread_mutex_lock(&d->drain_lock);
-	}
-	for (;;) {
-		struct batch b;
-		bool reached;
-
-		pthread_mutex_lock(&d->orphan_lock);
-		if (d->orphan_len == 0) {
-			pthread_mutex_unlock(&d->orphan_lock);
-			break;
-		}
-		b = d->orphans[d->orphan_head];
-		max_goal = d->orphan_max_goal;
-		reached = all || qsbr__poll_domain(d, b.goal);
-		if (reached) {
-			d->orphan_head = (d->orphan_head + 1) % ORPHAN_RING_SIZE;
-			d->orphan_len--;
-			store_relaxed(&d->orphans_waiting, d->orphan_len);
-		}
-		pthread_mutex_unlock(&d->orphan_lock);
-		if (!reached) {
-			advance_if_behind(d, max_goal);
-			break;
-		}
-		run_chain(d, t, &b);
-		/* One writer at a time (drain_lock).  Release pairs with the
-		 * acquire load in qsbr_stats_get: a count that includes this batch
-		 * comes after its callbacks returned. */
-		add_relaxed_owner(&d->orphans_bytes_freed, b.bytes);
-		store_release(&d->orphans_freed, load_relaxed(&d->orphans_freed) + b.count);
-		ran += b.count;
-	}
-	pthread_mutex_unlock(&d->drain_lock);
-	return ran;
-}
-
-/* Hands everything t still holds to the orphan ring. */
-static void handover(qsbr_thread *t)
-{
-	while (t->ring_len > 0) {
-		qsbr__orphan_push(t->d, &t->ring[t->ring_head]);
-		t->ring_head = (t->ring_head + 1) % RING_SIZE;
-		t->ring_len--;
+	close_open(t);
+	while (qsbr__ring_pop(&t->ring, &b)) {
+		add_relaxed_owner(&t->n_handed, b.count);
+		qsbr__queue_push(t->d, t, &b);
 	}
 }
 
-static void free_wrap_cache(qsbr_thread *t)
-{
-	while (t->wcache != NULL) {
-		struct wrap *w = t->wcache;
+/* Set while this thread waits for the cap: the wait reports quiescent
+ * states, which must not start another. */
+static _Thread_local bool in_cap_wait;
 
-		t->wcache = (struct wrap *)w->node.next;
-		qsbr__free(&t->d->opts, w);
+/* From the quiescent slow path (grace.c): a flush request, the cap. */
+void qsbr__owner_duties(qsbr_thread *t)
+{
+	uint64_t req = load_relaxed(&t->flush_req);
+
+	if (req != t->flush_done) {
+		qsbr__flush(t);
+		t->flush_done = req;
+		/* seq_cst: release pairs with the acquire load in
+		 * qsbr_barrier_domain's check (our handed batches are in the
+		 * queue before it takes its mark); seq_cst with the fence of
+		 * the wake below's store-buffering pair (wait.c). */
+		store_seq_cst(&t->flush_ack, req);
+		qsbr__wake_waiters(t->d);
 	}
-	t->wcache_len = 0;
+	if (t->cap_wait && !in_cap_wait && !qsbr__in_callback()) {
+		t->cap_wait = false;
+		fetch_add_relaxed(&t->d->n_cap_waits, 1);
+		in_cap_wait = true;
+		qsbr__barrier_wait(t, qsbr__cap_deadline(t->d));
+		in_cap_wait = false;
+	}
 }
 
-/* For qsbr_unregister, with t offline: runs what is safe, hands over the
- * rest, frees the spare nodes. */
-void qsbr__retire_exit(qsbr_thread *t)
+/* The first object of an open batch: in the default and background modes,
+ * make sure the helper runs (it finds this thread if it goes idle). */
+static void __attribute__((noinline)) batch_started(qsbr_thread *t)
 {
-	qsbr__seal(t);
-	/* Orphans wait on no deferral limit of ours any more. */
-	advance_for_thread(t);
-	qsbr__run_reached(t);
-	handover(t);
-	free_wrap_cache(t);
+	if (t->d->opts.background == QSBR_BACKGROUND_OFF)
+		return;
+	/* seq_cst fence: our n_retired store before the load of the helper's
+	 * state, against its store of "idle" before its last look at the
+	 * threads' counters (handoff.c, helper_main): one of us sees the
+	 * other. */
+	fence_seq_cst();
+	if (!qsbr__helper_busy(t->d))
+		qsbr__helper_poke(t->d);
 }
 
 /* Out of line: close the batch, then run what is safe. */
 static void __attribute__((noinline)) retire_slow(qsbr_thread *t)
 {
-	qsbr__seal(t);
+	qsbr_domain *d = t->d;
+
+	if (load_relaxed(&t->seq) == 0) {
+		qsbr__flush(t); /* offline: it must hold nothing */
+		return;
+	}
+	close_open(t);
 	qsbr__cap_check(t);
-	if (t->d->opts.background)
-		return; /* the reclaimer runs them */
-	qsbr__run_reached(t);
-	qsbr__drain_orphans(t->d, t, false, false);
+	if (d->opts.background == QSBR_BACKGROUND_ALL)
+		return; /* the helper runs them */
+	run_reached(t);
+	if (!qsbr__helper_runs(d))
+		qsbr__queue_drain(d, t, false);
 }
 
 void qsbr_retire_node_sized(qsbr_thread *t, qsbr_node *n, void (*fn)(qsbr_node *n), size_t bytes)
 {
 	struct batch *o;
 
-	if (t == NULL || n == NULL || fn == NULL) {
+	if (t == NULL || n == NULL || fn == NULL || bytes > QSBR_SIZED_MAX) {
 		errno = EINVAL;
 		return;
 	}
 	CHECK_OWNER(t, "qsbr_retire_node");
-	QSBR_ASSERT(load_relaxed(&t->head.seq) != 0,
-		    "qsbr_retire: the thread is offline; call qsbr_attach first");
 	o = &t->open;
 	n->fn = fn;
 	n->next = NULL;
-	if (o->last != NULL)
+	add_relaxed_owner(&t->n_retired, 1);
+	if (o->last != NULL) {
 		o->last->next = n;
-	else
+	} else {
 		o->first = n;
+		batch_started(t);
+	}
 	o->last = n;
 	o->count++;
-	add_relaxed_owner(&t->n_retired, 1);
 	if (bytes != 0) {
 		o->bytes += bytes;
 		add_relaxed_owner(&t->n_bytes_retired, bytes);
-		if (t->since_bytes + o->bytes >= t->bytes_limit) {
+		if (t->since_bytes + o->bytes >= t->d->opts.deferred_bytes) {
 			retire_slow(t);
 			return;
 		}
 	}
-	if (QSBR__UNLIKELY(o->count >= t->batch_limit))
+	/* Own field: only this thread writes it. */
+	if (QSBR__UNLIKELY(o->count >= t->batch_limit || load_relaxed(&t->seq) == 0))
 		retire_slow(t);
 }
 
@@ -297,25 +179,23 @@ void qsbr_retire_node(qsbr_thread *t, qsbr_node *n, void (*fn)(qsbr_node *n))
 
 int qsbr_retire_sized(qsbr_thread *t, void *p, void (*free_fn)(void *p), size_t bytes)
 {
-	struct wrap *w;
+	struct box *x;
 
-	if (t == NULL || p == NULL || free_fn == NULL)
+	if (t == NULL || p == NULL || free_fn == NULL || bytes > QSBR_SIZED_MAX)
 		return EINVAL;
 	CHECK_OWNER(t, "qsbr_retire");
-	QSBR_ASSERT(load_relaxed(&t->head.seq) != 0,
-		    "qsbr_retire: the thread is offline; call qsbr_attach first");
-	w = t->wcache;
-	if (w != NULL) {
-		t->wcache = (struct wrap *)w->node.next;
-		t->wcache_len--;
+	x = t->boxes;
+	if (x != NULL) {
+		t->boxes = (struct box *)x->node.next;
+		t->n_boxes--;
 	} else {
-		w = qsbr__alloc(&t->d->opts, sizeof(*w), alignof(struct wrap));
-		if (w == NULL)
+		x = qsbr__alloc(&t->d->opts, sizeof(*x), alignof(struct box));
+		if (x == NULL)
 			return ENOMEM;
 	}
-	w->p = p;
-	w->free_fn = free_fn;
-	qsbr_retire_node_sized(t, &w->node, wrap_marker, bytes);
+	x->p = p;
+	x->free_fn = free_fn;
+	qsbr_retire_node_sized(t, &x->node, qsbr__box_marker, bytes);
 	return 0;
 }
 
@@ -333,55 +213,180 @@ size_t qsbr_reclaim(qsbr_thread *t)
 		return 0;
 	}
 	CHECK_OWNER(t, "qsbr_reclaim");
-	if (in_callback)
+	if (qsbr__in_callback())
 		return 0;
-	qsbr__seal(t);
-	advance_for_thread(t);
-	ran = qsbr__run_reached(t);
-	if (t->d->opts.background)
-		return ran; /* the reclaimer drains the ring */
-	return ran + qsbr__drain_orphans(t->d, t, false, false);
+	if (load_relaxed(&t->seq) == 0) {
+		qsbr__flush(t);
+	} else {
+		close_open(t);
+		qsbr__advance_past(t->d, t->newest_goal);
+	}
+	ran = run_reached(t);
+	if (!qsbr__helper_runs(t->d))
+		ran += qsbr__queue_drain(t->d, t, false);
+	return ran;
+}
+
+struct mark_wait {
+	qsbr_domain *d;
+	qsbr_thread *t;
+	uint64_t mark;
+};
+
+/* Done when the queue has run everything up to the mark; helps run it. */
+static bool queue_reached(void *arg)
+{
+	struct mark_wait *w = arg;
+
+	if (qsbr__queue_done(w->d, w->mark))
+		return true;
+	if (!qsbr__helper_runs(w->d))
+		qsbr__queue_drain(w->d, w->t, false);
+	return qsbr__queue_done(w->d, w->mark);
+}
+
+/* Hands over what t holds and waits until the queue ran it, and everything
+ * pushed before it.  t (may be NULL) counts as quiescent while it waits. */
+static bool wait_for_queue(qsbr_domain *d, qsbr_thread *t, uint64_t deadline_ms)
+{
+	struct mark_wait w = { d, t, 0 };
+
+	if (t != NULL)
+		qsbr__flush(t);
+	w.mark = qsbr__queue_mark(d);
+	return qsbr__wait_until(d, t, queue_reached, &w, deadline_ms);
+}
+
+/* qsbr_barrier with a deadline (0 = none), for the cap too. */
+bool qsbr__barrier_wait(qsbr_thread *t, uint64_t deadline_ms)
+{
+	/* Its qsbr_deferred_advance callers' goals too. */
+	qsbr__advance_past(t->d, t->newest_goal);
+	return wait_for_queue(t->d, t, deadline_ms);
 }
 
 void qsbr_barrier(qsbr_thread *t)
 {
-	qsbr_domain *d;
-	uint64_t own_target, orphan_target;
-	unsigned round = 0;
-
 	if (t == NULL) {
 		errno = EINVAL;
 		return;
 	}
 	CHECK_OWNER(t, "qsbr_barrier");
-	QSBR_ASSERT(!in_callback, "qsbr_barrier: called from a reclaim callback");
-	if (in_callback) {
+	QSBR_ASSERT(!qsbr__in_callback(), "qsbr_barrier: called from a reclaim callback");
+	if (qsbr__in_callback()) {
 		errno = EDEADLK; /* it would wait on itself */
 		return;
 	}
-	d = t->d;
-	/* Close the open batch first: in background mode it goes to the
-	 * orphan ring, and the snapshot below covers it. */
-	qsbr__seal(t);
-	own_target = d->opts.background ? load_relaxed(&t->n_freed) : load_relaxed(&t->n_retired);
-	pthread_mutex_lock(&d->orphan_lock);
-	orphan_target = d->orphans_added;
-	pthread_mutex_unlock(&d->orphan_lock);
-	for (;;) {
-		uint64_t orphans_done;
+	qsbr__barrier_wait(t, 0);
+}
 
-		if (load_relaxed(&t->head.seq) != 0)
-			qsbr_quiescent(t);
-		qsbr__seal(t);
-		advance_for_thread(t);
-		qsbr__run_reached(t);
-		if (!d->opts.background)
-			qsbr__drain_orphans(d, t, true, false);
-		pthread_mutex_lock(&d->drain_lock);
-		orphans_done = load_relaxed(&d->orphans_freed);
-		pthread_mutex_unlock(&d->drain_lock);
-		if (load_relaxed(&t->n_freed) >= own_target && orphans_done >= orphan_target)
-			return;
-		qsbr__wait(d, &round);
+struct flush_wait {
+	qsbr_domain *d;
+	qsbr_thread *self;
+	uint64_t gen;
+};
+
+/* Done when every other online thread answered flush request gen; asks
+ * again (and advances, so it reaches its slow path) any that has not seen
+ * it, e.g. one that registered while the request was made. */
+static bool all_flushed(void *arg)
+{
+	struct flush_wait *w = arg;
+	bool done = true, asked = false;
+
+	REGISTRY_EACH(w->d, t) {
+		if (t == w->self || load_relaxed(&t->state) != SLOT_USED)
+			continue;
+		/* Acquire pairs with proto_detach's release store: a thread we
+		 * see offline handed over everything before it went. */
+		if (load_acquire(&t->seq) == 0)
+			continue;
+		/* Acquire pairs with store_seq_cst(flush_ack) in
+		 * qsbr__owner_duties: its batches are in the queue. */
+		if (qsbr_seq_leq(w->gen, load_acquire(&t->flush_ack)))
+			continue;
+		done = false;
+		if (load_relaxed(&t->flush_req) != w->gen) {
+			store_relaxed(&t->flush_req, w->gen);
+			asked = true;
+		}
 	}
+	if (asked)
+		qsbr__advance(w->d); /* R3: releases the requests to their owners */
+	return done;
+}
+
+void qsbr_barrier_domain(qsbr_domain *d)
+{
+	struct flush_wait w;
+
+	if (d == NULL) {
+		errno = EINVAL;
+		return;
+	}
+	QSBR_ASSERT(!qsbr__in_callback(), "qsbr_barrier_domain: called from a reclaim callback");
+	if (qsbr__in_callback()) {
+		errno = EDEADLK;
+		return;
+	}
+	w.d = d;
+	w.self = qsbr__self(d);
+	w.gen = fetch_add_relaxed(&d->flush_gen, 1) + 1;
+	/* Every other online thread hands over at its next quiescent state;
+	 * offline ones hold nothing.  Then the queue runs it all. */
+	qsbr__wait_until(d, w.self, all_flushed, &w, 0);
+	wait_for_queue(d, w.self, 0);
+}
+
+/* For qsbr_unregister: runs what is already safe, then goes offline holding
+ * nothing; callbacks' retires before the flush are in it, and none run
+ * after it. */
+void qsbr__retire_exit(qsbr_thread *t)
+{
+	if (load_relaxed(&t->seq) != 0) {
+		close_open(t);
+		qsbr__advance_past(t->d, t->newest_goal);
+		run_reached(t);
+	}
+	qsbr__flush(t);
+	qsbr__detach(t);
+	while (t->boxes != NULL) {
+		struct box *x = t->boxes;
+
+		t->boxes = (struct box *)x->node.next;
+		qsbr__free(&t->d->opts, x);
+	}
+	t->n_boxes = 0;
+}
+
+void qsbr_detach(qsbr_thread *t)
+{
+	if (t == NULL) {
+		errno = EINVAL;
+		return;
+	}
+	CHECK_OWNER(t, "qsbr_detach");
+	if (load_relaxed(&t->seq) == 0)
+		return;
+	if (thread_held(t) != 0)
+		qsbr__flush(t);
+	qsbr__detach(t);
+}
+
+/* In the child of fork(): everything retired before the fork belongs to the
+ * parent, which runs it; the child drops it (its copy of that memory leaks
+ * in the child) and its counters start again from zero. */
+void qsbr__retire_fork_child(qsbr_thread *t)
+{
+	t->open = (struct batch){ 0 };
+	t->ring.head = 0;
+	t->ring.len = 0;
+	t->since_count = 0;
+	t->since_bytes = 0;
+	t->cap_wait = false;
+	store_relaxed(&t->n_retired, 0);
+	store_relaxed(&t->n_freed, 0);
+	store_relaxed(&t->n_handed, 0);
+	store_relaxed(&t->n_bytes_retired, 0);
+	store_relaxed(&t->n_bytes_freed, 0);
 }

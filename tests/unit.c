@@ -60,18 +60,27 @@ static void retire_ids(qsbr_thread *t, int from, int to)
 		qsbr_retire_node(t, &obj_new(i)->node, obj_free);
 }
 
+/* These tests check which call runs which callback, so their domains start
+ * no helper thread (QSBR_BACKGROUND_OFF); tests/health.c and tests/client.c
+ * cover the helper. */
 static qsbr_domain *domain_with(uint32_t batch, uint32_t deferred, qsbr_seq start)
 {
 	qsbr_options o;
 	qsbr_domain *d;
 
 	assert_int_equal(qsbr_options_init(&o), 0);
+	o.background = QSBR_BACKGROUND_OFF;
 	o.batch_size = batch;
 	o.deferred_count = deferred;
 	o.initial_seq = start;
 	d = qsbr_domain_new(&o);
 	assert_non_null(d);
 	return d;
+}
+
+static qsbr_domain *domain_off(void)
+{
+	return domain_with(32, 127, 0);
 }
 
 static qsbr_stats stats_of(qsbr_domain *d)
@@ -137,7 +146,7 @@ static void test_options(void **state)
 
 static void test_domain_new_delete(void **state)
 {
-	qsbr_domain *d = qsbr_domain_new(NULL);
+	qsbr_domain *d = domain_off();
 	qsbr_stats s;
 
 	(void)state;
@@ -153,7 +162,7 @@ static void test_domain_new_delete(void **state)
 
 static void test_null_handles(void **state)
 {
-	qsbr_domain *d = qsbr_domain_new(NULL);
+	qsbr_domain *d = domain_off();
 	qsbr_thread *t = qsbr_register(d);
 	struct obj o = { .id = 0 };
 	qsbr_stats s;
@@ -258,7 +267,7 @@ static void test_deferred_advance(void **state)
 
 static void test_poll_single_thread(void **state)
 {
-	qsbr_domain *d = qsbr_domain_new(NULL);
+	qsbr_domain *d = domain_off();
 	qsbr_thread *t = qsbr_register(d);
 	qsbr_seq g;
 
@@ -282,7 +291,7 @@ static void test_poll_single_thread(void **state)
 
 static void test_poll_waits_for_other_thread(void **state)
 {
-	qsbr_domain *d = qsbr_domain_new(NULL);
+	qsbr_domain *d = domain_off();
 	qsbr_thread *t = qsbr_register(d);
 	struct puppet p;
 	qsbr_seq g;
@@ -303,7 +312,7 @@ static void test_poll_waits_for_other_thread(void **state)
 
 static void test_offline_does_not_block(void **state)
 {
-	qsbr_domain *d = qsbr_domain_new(NULL);
+	qsbr_domain *d = domain_off();
 	qsbr_thread *t = qsbr_register(d);
 	struct puppet p;
 	qsbr_seq g;
@@ -566,7 +575,7 @@ static void retire_one(struct puppet *p, void *arg)
 
 static void test_orphan_handoff(void **state)
 {
-	qsbr_domain *d = qsbr_domain_new(NULL);
+	qsbr_domain *d = domain_off();
 	qsbr_thread *t = qsbr_register(d);
 	struct puppet p;
 	int base = 0;
@@ -595,7 +604,7 @@ static void test_orphan_handoff(void **state)
 
 static void test_delete_busy_then_runs_pending(void **state)
 {
-	qsbr_domain *d = qsbr_domain_new(NULL);
+	qsbr_domain *d = domain_off();
 	qsbr_thread *t = qsbr_register(d);
 	struct puppet p;
 	int base = 20;
@@ -696,7 +705,7 @@ static void test_orphan_merge_keeps_later_goal(void **state)
 /* Goals from qsbr_deferred_advance are advanced to by reclaim and barrier. */
 static void test_deferred_goal_reached_by_reclaim(void **state)
 {
-	qsbr_domain *d = qsbr_domain_new(NULL);
+	qsbr_domain *d = domain_off();
 	qsbr_thread *t = qsbr_register(d);
 	qsbr_seq g;
 	int i;
@@ -718,7 +727,7 @@ static void test_deferred_goal_reached_by_reclaim(void **state)
 
 static void test_slot_reuse(void **state)
 {
-	qsbr_domain *d = qsbr_domain_new(NULL);
+	qsbr_domain *d = domain_off();
 	qsbr_thread *t[40];
 
 	(void)state;
@@ -745,7 +754,7 @@ static void test_large_registry(void **state)
 	enum { N = 3000 }; /* several blocks, groups and mask words */
 	static qsbr_thread *h[N];
 	static const int probes[] = { 0, 7, 8, 63, 64, 511, 512, 1015, 1016, 2039, 2040, N - 1 };
-	qsbr_domain *d = qsbr_domain_new(NULL);
+	qsbr_domain *d = domain_off();
 	qsbr_thread *t = qsbr_register(d);
 
 	(void)state;
@@ -825,7 +834,7 @@ static void report_until_done(struct puppet *p, void *arg)
 
 static void test_synchronize(void **state)
 {
-	qsbr_domain *d = qsbr_domain_new(NULL);
+	qsbr_domain *d = domain_off();
 	struct puppet p;
 	struct sync_arg a = { d, 0, 0, 0 };
 	struct timespec ts = { 0, 20000000 };

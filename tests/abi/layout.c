@@ -48,14 +48,15 @@ int main(void)
 	OFF(qsbr_options, background, 36);
 	OFF(qsbr_options, on_stall, 40);
 	OFF(qsbr_options, stall_arg, 48);
-	OFF(qsbr_options, max_pending, 56);
-	OFF(qsbr_options, max_pending_bytes, 64);
-	OFF(qsbr_options, on_pressure, 72);
-	OFF(qsbr_options, pressure_arg, 80);
-	OFF(qsbr_options, alloc, 88);
-	OFF(qsbr_options, free, 96);
-	OFF(qsbr_options, alloc_arg, 104);
-	OFF(qsbr_options, reserved, 112);
+	OFF(qsbr_options, flush_ms, 56);
+	OFF(qsbr_options, max_pending, 64);
+	OFF(qsbr_options, max_pending_bytes, 72);
+	OFF(qsbr_options, on_pressure, 80);
+	OFF(qsbr_options, pressure_arg, 88);
+	OFF(qsbr_options, alloc, 96);
+	OFF(qsbr_options, free, 104);
+	OFF(qsbr_options, alloc_arg, 112);
+	OFF(qsbr_options, reserved, 120);
 
 	SIZE(qsbr_stats, 136);
 	OFF(qsbr_stats, retired, 0);
@@ -70,7 +71,9 @@ int main(void)
 	OFF(qsbr_stats, peak_pending_bytes, 64);
 	OFF(qsbr_stats, stalls, 72);
 	OFF(qsbr_stats, cap_waits, 80);
-	OFF(qsbr_stats, reserved, 88);
+	OFF(qsbr_stats, handed, 88);
+	OFF(qsbr_stats, helper_failures, 96);
+	OFF(qsbr_stats, reserved, 104);
 
 	SIZE(qsbr_stall_info, 48);
 	OFF(qsbr_stall_info, thread_id, 0);
