@@ -18,8 +18,8 @@
  * QSBR_DEBUG, so its cost never depends on the consumer's NDEBUG.
  *
  * Callbacks: blocking calls (qsbr_synchronize*, qsbr_barrier*, qsbr_unregister,
- * qsbr_domain_delete) refuse to run from a retire callback, with EDEADLK, in
- * every build.
+ * and qsbr_domain_delete of the callback's own domain) refuse to run from a
+ * retire callback, with EDEADLK, in every build.
  */
 #ifndef QSBR_H
 #define QSBR_H
@@ -204,8 +204,8 @@ QSBR_API int qsbr_options_init(qsbr_options *opts);
 QSBR_API qsbr_domain *qsbr_domain_new(const qsbr_options *opts);
 
 /* Deletes the domain.  Returns EBUSY, freeing nothing, while threads are
- * registered; EDEADLK, changing nothing, from a retire callback (of any
- * domain); EINVAL for NULL; else stops the helper thread, runs every pending
+ * registered; EDEADLK, changing nothing, from a retire callback of d (from a
+ * callback of another domain it does its whole job); EINVAL for NULL; else stops the helper thread, runs every pending
  * callback exactly once, frees the domain and returns 0. */
 QSBR_API int qsbr_domain_delete(qsbr_domain *d);
 

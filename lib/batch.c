@@ -42,13 +42,27 @@ bool qsbr__ring_pop(struct ring *r, struct batch *out)
 	return true;
 }
 
-/* Set while this thread runs callbacks, whichever handle or domain: a
- * callback's reclaim runs nothing, its blocking calls are refused. */
-static _Thread_local bool in_callback;
+/* The callbacks this thread is running, innermost first (a callback may
+ * delete another domain, whose queue then runs inside it): a callback's
+ * reclaim runs nothing, its blocking calls are refused. */
+struct running {
+	qsbr_domain *d;
+	const struct running *outer;
+};
+static _Thread_local const struct running *in_callback;
 
 bool qsbr__in_callback(void)
 {
-	return in_callback;
+	return in_callback != NULL;
+}
+
+/* Is this thread inside a callback of d's? */
+bool qsbr__in_callback_of(const qsbr_domain *d)
+{
+	for (const struct running *r = in_callback; r != NULL; r = r->outer)
+		if (r->d == d)
+			return true;
+	return false;
 }
 
 /* The callback of qsbr_retire's nodes: a marker that qsbr__run_batch
@@ -82,9 +96,9 @@ bool qsbr__run_batch(qsbr_domain *d, qsbr_thread *t, const struct batch *b)
 {
 	uint64_t gen = qsbr__fork_generation();
 	qsbr_node *n = b->first;
-	bool outer = in_callback;
+	struct running self = { d, in_callback };
 
-	in_callback = true;
+	in_callback = &self;
 	for (size_t i = 0; i < b->count; i++) {
 		qsbr_node *next = n->next;
 
@@ -97,12 +111,12 @@ bool qsbr__run_batch(qsbr_domain *d, qsbr_thread *t, const struct batch *b)
 			n->fn(n);
 		}
 		if (qsbr__fork_generation() != gen) {
-			in_callback = outer;
+			in_callback = self.outer;
 			return false;
 		}
 		n = next;
 	}
-	in_callback = outer;
+	in_callback = self.outer;
 	qsbr__account(d, -(int64_t)b->count, -(int64_t)b->bytes);
 	return true;
 }

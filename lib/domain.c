@@ -218,9 +218,10 @@ int qsbr_domain_delete(qsbr_domain *d)
 {
 	if (d == NULL)
 		return EINVAL;
-	QSBR_ASSERT(!qsbr__in_callback(), "qsbr_domain_delete: called from a reclaim callback");
-	if (qsbr__in_callback())
-		return EDEADLK; /* the queue's drainer may be this very call's caller */
+	QSBR_ASSERT(!qsbr__in_callback_of(d),
+		    "qsbr_domain_delete: called from a reclaim callback of the same domain");
+	if (qsbr__in_callback_of(d))
+		return EDEADLK; /* its own drainer or helper would wait on itself */
 	pthread_mutex_lock(&d->reg_lock);
 	if (d->n_threads != 0) {
 		pthread_mutex_unlock(&d->reg_lock);

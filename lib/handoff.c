@@ -95,7 +95,9 @@ size_t qsbr__queue_drain(qsbr_domain *d, qsbr_thread *t, bool all)
 	struct queue *q = &d->q;
 	size_t ran = 0;
 
-	if (qsbr__in_callback())
+	/* A callback's reclaim runs nothing (the outer loop goes on); a
+	 * callback may delete another domain, which runs all of its queue. */
+	if (!all && qsbr__in_callback())
 		return 0;
 	/* Relaxed hint; a stale zero only delays draining to a later call. */
 	if (!all && load_relaxed(&q->waiting) == 0)

@@ -276,6 +276,7 @@ void qsbr__ring_push(struct ring *r, const struct batch *b);
 bool qsbr__ring_pop(struct ring *r, struct batch *out);
 bool qsbr__run_batch(qsbr_domain *d, qsbr_thread *t, const struct batch *b);
 bool qsbr__in_callback(void);
+bool qsbr__in_callback_of(const qsbr_domain *d);
 void qsbr__box_free(qsbr_domain *d, qsbr_thread *t, struct box *b);
 void qsbr__box_marker(qsbr_node *n);
 

@@ -340,10 +340,12 @@ void qsbr_barrier_domain(qsbr_domain *d)
 
 /* For qsbr_unregister: runs what is already safe, then goes offline holding
  * nothing; callbacks' retires before the flush are in it, and none run
- * after it. */
+ * after it.  A thread that unregisters holds no reference: a quiescent
+ * state, so its own seq holds none of its batches back. */
 void qsbr__retire_exit(qsbr_thread *t)
 {
 	if (load_relaxed(&t->seq) != 0) {
+		qsbr__publish(t);
 		close_open(t);
 		qsbr__advance_past(t->d, t->newest_goal);
 		run_reached(t);

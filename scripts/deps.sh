@@ -2,7 +2,7 @@
 # Installs the Debian packages the build, tests, benchmarks (and their
 # plots) and demo need, when any is missing.  Uses sudo when not root.
 set -eu
-pkgs="meson ninja-build pkg-config gcc g++ libcmocka-dev liburcu-dev libck-dev libbenchmark-dev relacy-dev python3-matplotlib"
+pkgs="meson ninja-build pkg-config gcc g++ clang libcmocka-dev liburcu-dev libck-dev libbenchmark-dev relacy-dev python3-matplotlib"
 # Consumer tests (cmake), man page checks (man-db, groff-base), ABI symbol
 # check (binutils: nm, readelf).
 pkgs="$pkgs cmake man-db groff-base binutils"

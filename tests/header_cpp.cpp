@@ -1,6 +1,13 @@
 // SPDX-License-Identifier: MIT
-// qsbr.h compiles alone as C++ and its inline path runs.
+// qsbr.h compiles alone as C++ (also inside extern "C" { }, with
+// -DEXTERN_C_INCLUDE) and its inline path runs.
+#ifdef EXTERN_C_INCLUDE
+extern "C" {
 #include <qsbr.h>
+}
+#else
+#include <qsbr.h>
+#endif
 
 int main()
 {

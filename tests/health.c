@@ -5,75 +5,11 @@
  * share grace periods.
  */
 #include <errno.h>
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <stdlib.h>
-#include <string.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
-#include <cmocka.h>
-
-#include <qsbr.h>
+#include "fixture.h"
 #include "puppet.h"
-
-static void sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
-
-static qsbr_stats stats_of(qsbr_domain *d)
-{
-	qsbr_stats s;
-
-	assert_int_equal(qsbr_stats_get(d, &s), 0);
-	return s;
-}
-
-/* Objects that count their frees, and catch a second one. */
-#define MAX_IDS 100000
-static unsigned char freed_times[MAX_IDS];
-static int frees;
-
-struct obj {
-	qsbr_node node;
-	int id;
-};
-
-static void obj_free(qsbr_node *n)
-{
-	struct obj *o = (struct obj *)((char *)n - offsetof(struct obj, node));
-
-	freed_times[o->id]++;
-	__atomic_fetch_add(&frees, 1, __ATOMIC_RELAXED);
-	free(o);
-}
-
-static void reset_frees(void)
-{
-	memset(freed_times, 0, sizeof(freed_times));
-	frees = 0;
-}
-
-static void retire_id(qsbr_thread *t, int id)
-{
-	struct obj *o = calloc(1, sizeof(*o));
-
-	assert_non_null(o);
-	o->id = id;
-	qsbr_retire_node(t, &o->node, obj_free);
-}
-
-static void assert_each_freed_once(int n)
-{
-	for (int i = 0; i < n; i++)
-		assert_int_equal(freed_times[i], 1);
-}
 
 /* ---- thread exit ------------------------------------------------------- */
 
@@ -100,13 +36,13 @@ static void test_thread_exit_unregisters(void **state)
 	pthread_t th;
 
 	(void)state;
-	reset_frees();
+	reset_runs();
 	pthread_create(&th, NULL, exit_without_unregister, &e);
 	pthread_join(th, NULL);
 	assert_int_equal(stats_of(d).threads, 0);
 	assert_int_equal(qsbr_domain_delete(d), 0);
-	assert_int_equal(frees, 50);
-	assert_each_freed_once(50);
+	assert_int_equal(runs(), 50);
+	assert_each_ran_once(0, 50);
 }
 
 /* ---- fork ---------------------------------------------------------------- */
@@ -123,16 +59,16 @@ static int child_work(qsbr_domain *d, qsbr_thread *t)
 	qsbr_synchronize(t);
 	qsbr_barrier(t);
 	for (int i = 0; i < 100; i++)
-		if (freed_times[base + i] != 1)
+		if (times_run(base + i) != 1)
 			return 11;
 	for (int i = 0; i < 10; i++) /* the puppet's objects never run here */
-		if (freed_times[i] != 0)
+		if (times_run(i) != 0)
 			return 12;
 	qsbr_unregister(t);
 	if (qsbr_domain_delete(d) != 0)
 		return 13;
 	for (int i = 0; i < 10; i++)
-		if (freed_times[i] != 0)
+		if (times_run(i) != 0)
 			return 14;
 	return 0;
 }
@@ -144,16 +80,18 @@ static void retire_ten(struct puppet *p, void *arg)
 		retire_id(p->t, i);
 }
 
+/* With no helper thread, so that it runs under ThreadSanitizer too (which
+ * cannot start threads in the child); tests/edges.c forks in every mode. */
 static void test_fork_child_keeps_working(void **state)
 {
-	qsbr_domain *d = qsbr_domain_new(NULL);
+	qsbr_domain *d = domain_with_opts(32, 127, QSBR_BACKGROUND_OFF);
 	qsbr_thread *t = qsbr_register(d);
 	struct puppet p;
 	int status;
 	pid_t pid;
 
 	(void)state;
-	reset_frees();
+	reset_runs();
 	puppet_start(&p, d); /* online, never reports until the end */
 	puppet_do(&p, retire_ten, NULL);
 	pid = fork();
@@ -169,7 +107,7 @@ static void test_fork_child_keeps_working(void **state)
 	puppet_stop(&p);
 	qsbr_unregister(t);
 	assert_int_equal(qsbr_domain_delete(d), 0);
-	assert_each_freed_once(10);
+	assert_each_ran_once(0, 10);
 }
 
 /* ---- stall reports ---------------------------------------------------------- */
@@ -257,7 +195,7 @@ static void test_cap_bounds_pending(void **state)
 	qsbr_thread *t;
 
 	(void)state;
-	reset_frees();
+	reset_runs();
 	qsbr_options_init(&o);
 	o.deferred_count = 1000000;
 	o.batch_size = 16;
@@ -275,7 +213,7 @@ static void test_cap_bounds_pending(void **state)
 	assert_true(stats_of(d).cap_waits > 0);
 	assert_true(pressure_calls >= 1);
 	qsbr_barrier(t);
-	assert_each_freed_once(20000);
+	assert_each_ran_once(0, 20000);
 	qsbr_unregister(t);
 	assert_int_equal(qsbr_domain_delete(d), 0);
 }
@@ -290,7 +228,7 @@ static void test_cap_with_stalled_reader(void **state)
 	int calls = 0;
 
 	(void)state;
-	reset_frees();
+	reset_runs();
 	qsbr_options_init(&o);
 	o.max_pending = 64;
 	o.stall_ms = 5;
@@ -303,18 +241,19 @@ static void test_cap_with_stalled_reader(void **state)
 		retire_id(t, i);
 		qsbr_quiescent(t);
 	}
-	assert_int_equal(frees, 0); /* nothing could be freed */
+	assert_int_equal(runs(), 0); /* nothing could be freed */
 	assert_true(stats_of(d).cap_waits > 0);
 	puppet_do(&p, puppet_quiescent, NULL);
 	puppet_stop(&p);
 	qsbr_barrier(t);
-	assert_each_freed_once(500);
+	assert_each_ran_once(0, 500);
 	qsbr_unregister(t);
 	assert_int_equal(qsbr_domain_delete(d), 0);
 }
 
 /* ---- allocation failure ------------------------------------------------------ */
 
+/* The hooks are called from any thread (the helper's too): atomic builtins. */
 static int alloc_countdown; /* fail when it reaches 0; negative: never */
 static int live_allocs;
 
@@ -323,25 +262,26 @@ static void *failing_alloc(size_t size, size_t align, void *arg)
 	void *p;
 
 	(void)arg;
-	if (alloc_countdown >= 0 && alloc_countdown-- == 0)
+	if (__atomic_load_n(&alloc_countdown, __ATOMIC_RELAXED) >= 0 &&
+	    __atomic_fetch_sub(&alloc_countdown, 1, __ATOMIC_RELAXED) == 0)
 		return NULL;
 	if (posix_memalign(&p, align < sizeof(void *) ? sizeof(void *) : align, size) != 0)
 		return NULL;
-	live_allocs++;
+	__atomic_fetch_add(&live_allocs, 1, __ATOMIC_RELAXED);
 	return p;
 }
 
 static void counting_free(void *p, void *arg)
 {
 	(void)arg;
-	live_allocs--;
+	__atomic_fetch_sub(&live_allocs, 1, __ATOMIC_RELAXED);
 	free(p);
 }
 
-static int ptr_frees;
+static int ptr_frees; /* callbacks may run on the helper thread: atomic builtins */
 static void free_ptr(void *p)
 {
-	ptr_frees++;
+	__atomic_fetch_add(&ptr_frees, 1, __ATOMIC_RELAXED);
 	free(p);
 }
 
@@ -360,14 +300,14 @@ static void test_allocation_failure(void **state)
 		o.alloc = failing_alloc;
 		o.free = counting_free;
 		o.batch_size = 4;
-		alloc_countdown = n;
-		live_allocs = 0;
-		ptr_frees = 0;
+		__atomic_store_n(&alloc_countdown, n, __ATOMIC_RELAXED);
+		__atomic_store_n(&live_allocs, 0, __ATOMIC_RELAXED);
+		__atomic_store_n(&ptr_frees, 0, __ATOMIC_RELAXED);
 		errno = 0;
 		d = qsbr_domain_new(&o);
 		if (d == NULL) {
 			assert_int_equal(errno, ENOMEM);
-			assert_int_equal(live_allocs, 0);
+			assert_int_equal(__atomic_load_n(&live_allocs, __ATOMIC_RELAXED), 0);
 			continue;
 		}
 		for (int i = 0; i < 12; i++) { /* 12 handles: 2 blocks */
@@ -400,8 +340,8 @@ static void test_allocation_failure(void **state)
 			if (h[i] != NULL)
 				qsbr_unregister(h[i]);
 		assert_int_equal(qsbr_domain_delete(d), 0);
-		assert_int_equal(ptr_frees, retired);
-		assert_int_equal(live_allocs, 0);
+		assert_int_equal(__atomic_load_n(&ptr_frees, __ATOMIC_RELAXED), retired);
+		assert_int_equal(__atomic_load_n(&live_allocs, __ATOMIC_RELAXED), 0);
 		assert_int_equal(retired + kept, attempts);
 	}
 	/* Hooks come in pairs. */
@@ -483,7 +423,7 @@ static void test_background_reclaimer(void **state)
 	struct puppet p;
 
 	(void)state;
-	reset_frees();
+	reset_runs();
 	callbacks_elsewhere = callbacks_run = 0;
 	qsbr_options_init(&o);
 	o.background = 1;
@@ -505,7 +445,7 @@ static void test_background_reclaimer(void **state)
 	puppet_do(&p, puppet_quiescent, NULL);
 	qsbr_barrier(t); /* ours and the puppet's closed batches */
 	for (int i = 0; i < 200; i++)
-		assert_int_equal(freed_times[i], 1);
+		assert_int_equal(times_run(i), 1);
 	assert_int_equal(callbacks_run, 200);
 	assert_int_equal(callbacks_elsewhere, 200);
 	assert_int_equal(stats_of(d).pending, 0);
@@ -524,7 +464,7 @@ static void test_stats_peaks(void **state)
 	struct puppet p;
 
 	(void)state;
-	reset_frees();
+	reset_runs();
 	qsbr_options_init(&o);
 	o.batch_size = 10;
 	d = qsbr_domain_new(&o);

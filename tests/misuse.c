@@ -148,7 +148,7 @@ static const struct misuse cases[] = {
 	{ "unregister from a callback", unregister_from_callback,
 	  "qsbr_unregister: called from a reclaim callback", 1 },
 	{ "domain_delete from a callback", delete_from_callback,
-	  "qsbr_domain_delete: called from a reclaim callback", 1 },
+	  "qsbr_domain_delete: called from a reclaim callback of the same domain", 1 },
 };
 
 /* Runs one case in a child; returns 0 when it behaved as this build must. */

@@ -12,8 +12,9 @@
  * reader (bad canary; ASan and TSan catch it more directly).
  *
  * Usage: stress [--threads N] [--seconds S] [--batch B] [--deferred D] [--seed X]
- *               [--background 0|1] [--cap N]
- * --background 1 runs the domain's background reclaimer; --cap N sets
+ *               [--background 0|1|2] [--cap N]
+ * --background sets options.background (0 auto, 1 all callbacks on the
+ * helper thread, 2 no helper thread); --cap N sets
  * options.max_pending (the memory cap).
  * Exit status 0 only when every check passed.
  */
@@ -486,7 +487,7 @@ static void *worker_main(void *arg)
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: stress [--threads N] [--seconds S] [--batch B] [--deferred D] [--seed X]"
-		   " [--background 0|1] [--cap N]\n");
+		   " [--background 0|1|2] [--cap N]\n");
 }
 
 static bool parse_u64(const char *s, uint64_t max, uint64_t *out)
@@ -523,7 +524,7 @@ static bool parse_args(int argc, char **argv, struct config *c)
 			c->opts.deferred_count = (uint32_t)v;
 		else if (strcmp(a, "--seed") == 0 && parse_u64(val, UINT64_MAX, &v))
 			c->seed = v;
-		else if (strcmp(a, "--background") == 0 && parse_u64(val, 1, &v))
+		else if (strcmp(a, "--background") == 0 && parse_u64(val, 2, &v))
 			c->opts.background = (uint32_t)v;
 		else if (strcmp(a, "--cap") == 0 && parse_u64(val, UINT64_MAX, &v))
 			c->opts.max_pending = v;
@@ -572,10 +573,11 @@ static void drain_table(void)
 	}
 }
 
-/* After the joins: the counters add up exactly.  With the background
- * reclaimer, first let it finish (bounded): with no thread registered every
- * goal is reachable, and pending 0 means every callback has returned. */
-static void check_stats(bool background)
+/* After the joins: the counters add up exactly.  Unless no helper thread
+ * runs (QSBR_BACKGROUND_OFF), first let it finish (bounded): with no thread
+ * registered every goal is reachable, and pending 0 means every callback
+ * has returned. */
+static void check_stats(bool helper)
 {
 	uint64_t retired, ran, bytes;
 	qsbr_stats s;
@@ -585,7 +587,7 @@ static void check_stats(bool background)
 			fail("qsbr_stats_get failed");
 			return;
 		}
-		if (!background || s.pending == 0)
+		if (!helper || s.pending == 0)
 			break;
 		nanosleep(&(struct timespec){ 0, 1000000 }, NULL);
 	}
@@ -715,7 +717,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	drain_table();
-	check_stats(c.opts.background != 0);
+	check_stats(c.opts.background != QSBR_BACKGROUND_OFF);
 	rc = qsbr_domain_delete(dom);
 	if (rc != 0)
 		fail("qsbr_domain_delete returned %d", rc);

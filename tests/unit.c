@@ -2,63 +2,11 @@
 /* Unit tests: every call, every error path, goal semantics, orphans. */
 #include <errno.h>
 #include <sched.h>
-#include <time.h>
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <stdlib.h>
-#include <string.h>
 
-#include <cmocka.h>
-
-#include <qsbr.h>
+#include "fixture.h"
 #include "puppet.h"
 
 /* ---- helpers ---------------------------------------------------------- */
-
-#define MAX_OBJS 4096
-
-struct obj {
-	qsbr_node node;
-	int id;
-};
-
-static int run_order[MAX_OBJS];
-static int run_count;
-static int run_times[MAX_OBJS]; /* how often each id's callback ran */
-
-static void reset_runs(void)
-{
-	run_count = 0;
-	memset(run_times, 0, sizeof(run_times));
-}
-
-static void obj_free(qsbr_node *n)
-{
-	struct obj *o = (struct obj *)((char *)n - offsetof(struct obj, node));
-
-	run_times[o->id]++;
-	if (run_count < MAX_OBJS)
-		run_order[run_count] = o->id;
-	run_count++;
-	free(o);
-}
-
-static struct obj *obj_new(int id)
-{
-	struct obj *o = calloc(1, sizeof(*o));
-
-	assert_non_null(o);
-	o->id = id;
-	return o;
-}
-
-static void retire_ids(qsbr_thread *t, int from, int to)
-{
-	for (int i = from; i < to; i++)
-		qsbr_retire_node(t, &obj_new(i)->node, obj_free);
-}
 
 /* These tests check which call runs which callback, so their domains start
  * no helper thread (QSBR_BACKGROUND_OFF); tests/health.c and tests/client.c
@@ -82,16 +30,6 @@ static qsbr_domain *domain_off(void)
 {
 	return domain_with(32, 127, 0);
 }
-
-static qsbr_stats stats_of(qsbr_domain *d)
-{
-	qsbr_stats s;
-
-	assert_int_equal(qsbr_stats_get(d, &s), 0);
-	return s;
-}
-
-static qsbr_stats stats_of(qsbr_domain *d);
 
 /* Reports and reclaims until nothing is pending (bounded: other threads may
  * hold goals back); returns how many callbacks ran. */
@@ -362,7 +300,7 @@ static void test_reclaim_waits_for_goal(void **state)
 	qsbr_quiescent(t);
 	assert_int_equal(qsbr_reclaim(t), 0); /* the puppet has not reported */
 	assert_int_equal(qsbr_reclaim(t), 0);
-	assert_int_equal(run_count, 0);
+	assert_int_equal(runs(), 0);
 	assert_int_equal(stats_of(d).pending, 10);
 
 	puppet_do(&p, puppet_quiescent, NULL);
@@ -370,7 +308,7 @@ static void test_reclaim_waits_for_goal(void **state)
 	assert_int_equal(qsbr_reclaim(t), 10);
 	for (int i = 0; i < 10; i++) {
 		assert_int_equal(run_order[i], i); /* retire order */
-		assert_int_equal(run_times[i], 1);
+		assert_int_equal(times_run(i), 1);
 	}
 	assert_int_equal(qsbr_reclaim(t), 0);
 	assert_int_equal(stats_of(d).freed, 10);
@@ -393,10 +331,10 @@ static void test_fifo_across_batches(void **state)
 			qsbr_quiescent(t);
 	}
 	reclaim_all(t, d);
-	assert_int_equal(run_count, 200);
+	assert_int_equal(runs(), 200);
 	for (int i = 0; i < 200; i++) {
 		assert_int_equal(run_order[i], i);
-		assert_int_equal(run_times[i], 1);
+		assert_int_equal(times_run(i), 1);
 	}
 	qsbr_unregister(t);
 	assert_int_equal(qsbr_domain_delete(d), 0);
@@ -414,13 +352,13 @@ static void test_ring_merge(void **state)
 	puppet_start(&p, d); /* never reports: every batch stays pending */
 	retire_ids(t, 0, 100);
 	assert_int_equal(stats_of(d).pending, 100);
-	assert_int_equal(run_count, 0);
+	assert_int_equal(runs(), 0);
 	puppet_do(&p, puppet_quiescent, NULL);
 	qsbr_quiescent(t);
 	qsbr_reclaim(t); /* advances past the deferred goals */
 	puppet_do(&p, puppet_quiescent, NULL);
 	reclaim_all(t, d);
-	assert_int_equal(run_count, 100);
+	assert_int_equal(runs(), 100);
 	for (int i = 0; i < 100; i++)
 		assert_int_equal(run_order[i], i);
 	puppet_stop(&p);
@@ -521,8 +459,6 @@ static void reentrant_free(qsbr_node *n)
 {
 	struct obj *o = (struct obj *)((char *)n - offsetof(struct obj, node));
 
-	run_times[o->id]++;
-	run_order[run_count++] = o->id;
 	if (o->id < 50) {
 		/* Each of the first 50 retires a successor id + 100. */
 		struct obj *child = obj_new(o->id + 100);
@@ -531,7 +467,7 @@ static void reentrant_free(qsbr_node *n)
 		nested_reclaim_result += qsbr_reclaim(reentrant_t);
 		reentrant_depth++;
 	}
-	free(o);
+	obj_free(n);
 }
 
 static void test_reentrant_retire(void **state)
@@ -546,10 +482,10 @@ static void test_reentrant_retire(void **state)
 	for (int i = 0; i < 50; i++)
 		qsbr_retire_node(t, &obj_new(i)->node, reentrant_free);
 	reclaim_all(t, d);
-	assert_int_equal(run_count, 100);
+	assert_int_equal(runs(), 100);
 	for (int i = 0; i < 50; i++) {
-		assert_int_equal(run_times[i], 1);
-		assert_int_equal(run_times[i + 100], 1);
+		assert_int_equal(times_run(i), 1);
+		assert_int_equal(times_run(i + 100), 1);
 	}
 	assert_int_equal(reentrant_depth, 50);
 	assert_int_equal(nested_reclaim_result, 0); /* nested reclaim runs nothing */
@@ -586,20 +522,20 @@ static void test_orphan_handoff(void **state)
 	puppet_do(&p, retire_ten, &base);
 	puppet_do(&p, puppet_unregister, NULL); /* we are behind: all orphaned */
 	puppet_stop(&p);
-	assert_int_equal(run_count, 0);
+	assert_int_equal(runs(), 0);
 	assert_int_equal(stats_of(d).pending, 10);
 	assert_int_equal(stats_of(d).threads, 1);
 	reclaim_all(t, d);
-	assert_int_equal(run_count, 10);
+	assert_int_equal(runs(), 10);
 	for (int i = 0; i < 10; i++) {
 		assert_int_equal(run_order[i], i);
-		assert_int_equal(run_times[i], 1);
+		assert_int_equal(times_run(i), 1);
 	}
 	assert_int_equal(stats_of(d).pending, 0);
 	assert_int_equal(stats_of(d).freed, 10);
 	qsbr_unregister(t);
 	assert_int_equal(qsbr_domain_delete(d), 0);
-	assert_int_equal(run_count, 10); /* nothing ran twice */
+	assert_int_equal(runs(), 10); /* nothing ran twice */
 }
 
 static void test_delete_busy_then_runs_pending(void **state)
@@ -615,16 +551,16 @@ static void test_delete_busy_then_runs_pending(void **state)
 	retire_ids(t, 0, 10);
 	puppet_do(&p, retire_ten, &base);
 	assert_int_equal(qsbr_domain_delete(d), EBUSY);
-	assert_int_equal(run_count, 0); /* nothing freed */
+	assert_int_equal(runs(), 0); /* nothing freed */
 	puppet_do(&p, puppet_unregister, NULL);
 	puppet_stop(&p);
 	assert_int_equal(qsbr_domain_delete(d), EBUSY);
 	qsbr_unregister(t); /* t is behind the puppet's goals: hands over */
 	assert_int_equal(qsbr_domain_delete(d), 0);
-	assert_int_equal(run_count, 20);
+	assert_int_equal(runs(), 20);
 	for (int i = 0; i < 10; i++) {
-		assert_int_equal(run_times[i], 1);
-		assert_int_equal(run_times[i + 20], 1);
+		assert_int_equal(times_run(i), 1);
+		assert_int_equal(times_run(i + 20), 1);
 	}
 }
 
@@ -648,10 +584,10 @@ static void test_many_orphans(void **state)
 	}
 	assert_int_equal(stats_of(d).pending, 1000);
 	qsbr_barrier(t);
-	assert_int_equal(run_count, 1000);
+	assert_int_equal(runs(), 1000);
 	for (int i = 0; i < 1000; i++) {
 		assert_int_equal(run_order[i], i);
-		assert_int_equal(run_times[i], 1);
+		assert_int_equal(times_run(i), 1);
 	}
 	qsbr_unregister(t);
 	assert_int_equal(qsbr_domain_delete(d), 0);
@@ -689,13 +625,13 @@ static void test_orphan_merge_keeps_later_goal(void **state)
 	qsbr_quiescent(t);
 	qsbr_reclaim(t);
 	for (int k = 1; k < 64; k++)
-		assert_int_equal(run_times[k], 1);
-	assert_int_equal(run_times[64], 0); /* mid has not passed its goal */
-	assert_int_equal(run_times[0], 0);  /* merged behind it */
+		assert_int_equal(times_run(k), 1);
+	assert_int_equal(times_run(64), 0); /* mid has not passed its goal */
+	assert_int_equal(times_run(0), 0);  /* merged behind it */
 	puppet_do(&mid, puppet_quiescent, NULL);
 	reclaim_all(t, d);
-	assert_int_equal(run_times[64], 1);
-	assert_int_equal(run_times[0], 1);
+	assert_int_equal(times_run(64), 1);
+	assert_int_equal(times_run(0), 1);
 	puppet_stop(&mid);
 	puppet_stop(&slow);
 	qsbr_unregister(t);
@@ -872,7 +808,7 @@ static void test_barrier(void **state)
 	reset_runs();
 	retire_ids(t, 0, 5); /* below a batch and the deferral limit */
 	qsbr_barrier(t);
-	assert_int_equal(run_count, 5);
+	assert_int_equal(runs(), 5);
 	assert_int_equal(stats_of(d).pending, 0);
 	qsbr_barrier(t); /* nothing pending: returns */
 	qsbr_unregister(t);
@@ -909,7 +845,7 @@ static void test_wraparound(void **state)
 	assert_int_equal(qsbr_reclaim(t), 0);
 	puppet_do(&p, puppet_quiescent, NULL);
 	reclaim_all(t, d);
-	assert_int_equal(run_count, 64);
+	assert_int_equal(runs(), 64);
 	puppet_stop(&p);
 	qsbr_unregister(t);
 	assert_int_equal(qsbr_domain_delete(d), 0);
