@@ -70,23 +70,26 @@ enum { EMPTY = 0, CLAIMED = 1, READY = 2 }; /* a bucket's state (H1) */
 /* 24 bytes; zeroed memory is an EMPTY bucket (lock-free atomics, ds.h). */
 struct bucket {
 	struct list_node dummy;
-	ds_link state;
+	auptr state;
 };
 
+/* Entries added less entries removed through the handles of this shard,
+ * modulo 2^64: one shard may go below zero, their sum does not (but for
+ * the calls that overlap a reading). */
 struct shard {
-	alignas(DS_LINE) _Atomic int64_t n; /* entries added less entries removed */
+	alignas(DS_LINE) au64 n;
 };
 
 struct qsbr_hashmap {
 	/* Read by every call; written when the map grows or gets a segment. */
-	alignas(DS_LINE) _Atomic unsigned log2; /* 2^log2 buckets */
-	qsbr_hashmap_hash_fn *hash;             /* NULL: the key is its own hash */
+	alignas(DS_LINE) au32 log2; /* 2^log2 buckets */
+	qsbr_hashmap_hash_fn *hash; /* NULL: the key is its own hash */
 	struct list_keys keys;
 	qsbr_domain *domain; /* whose handles the calls take (docs/ds.md) */
-	ds_link segs[NSEGS]; /* struct bucket *: segment s, or 0 */
+	auptr segs[NSEGS]; /* struct bucket *: segment s, or 0 */
 
 	/* Memory accounting, written when a segment is made. */
-	alignas(DS_LINE) _Atomic int64_t seg_bytes;
+	alignas(DS_LINE) au64 seg_bytes;
 
 	struct shard count[SHARDS];
 };
@@ -157,7 +160,7 @@ static inline uint64_t parent_of(uint64_t b)
 /* H2: relaxed, any value of log2 is a correct start. */
 static inline uint64_t bucket_of(const qsbr_hashmap *m, uint64_t h)
 {
-	return h & ((UINT64_C(1) << u32_load_relaxed(&m->log2)) - 1);
+	return h & ((UINT64_C(1) << load_relaxed(&m->log2)) - 1);
 }
 
 /* ---- Buckets ---------------------------------------------------------- */
@@ -188,7 +191,7 @@ static struct bucket *bucket_at(qsbr_hashmap *m, uint64_t b, bool alloc)
 	unsigned s = seg_of(b, &i);
 	/* H3: acquire, pairs with the release CAS below: the segment's zeroed
 	 * buckets are visible. */
-	uintptr_t seg = link_load_acquire(&m->segs[s]);
+	uintptr_t seg = load_acquire(&m->segs[s]);
 	struct bucket *fresh;
 	uintptr_t expected = 0;
 
@@ -200,11 +203,11 @@ static struct bucket *bucket_at(qsbr_hashmap *m, uint64_t b, bool alloc)
 	/* H3: release publishes the zeroed buckets; pairs with the acquire
 	 * load above.  Failure (acquire): another thread's segment won; use
 	 * it. */
-	if (!link_cas_acq_rel(&m->segs[s], &expected, (uintptr_t)fresh)) {
+	if (!cas_strong_acq_rel_acquire(&m->segs[s], &expected, (uintptr_t)fresh)) {
 		free(fresh); /* never published */
 		return &((struct bucket *)expected)[i];
 	}
-	count_add_relaxed(&m->seg_bytes, (int64_t)(seg_len(s) * sizeof(struct bucket)));
+	fetch_add_relaxed(&m->seg_bytes, seg_len(s) * sizeof(struct bucket));
 	return &fresh[i];
 }
 
@@ -212,7 +215,7 @@ static inline bool bucket_ready(const struct bucket *bk)
 {
 	/* H1: acquire, pairs with the release store of READY in bucket_start:
 	 * the dummy is linked and its fields are visible. */
-	return bk != NULL && link_load_acquire(&bk->state) == READY;
+	return bk != NULL && load_acquire(&bk->state) == READY;
 }
 
 /* H2: where a lookup for bucket b starts: its dummy, or the nearest READY
@@ -241,14 +244,14 @@ static struct list_node *bucket_start(qsbr_hashmap *m, qsbr_thread *t, uint64_t 
 	parent = bucket_start(m, t, parent_of(b)); /* b != 0, as above */
 	/* H1: relaxed, the claim publishes nothing: only the claimer touches
 	 * the dummy until it stores READY. */
-	if (bk == NULL || !link_cas_relaxed(&bk->state, &state, CLAIMED))
+	if (bk == NULL || !cas_strong_relaxed(&bk->state, &state, CLAIMED))
 		return parent;
 	bk->dummy.so = so_dummy(b);
 	if (list_insert(&parent->next, &bk->dummy, false, 0, &m->keys, t) != NULL)
 		abort(); /* a second dummy with this order key: cannot happen (H1) */
 	/* H1: release, pairs with the acquire load in bucket_ready: the dummy
 	 * is linked (list_insert's CAS comes first) and its fields written. */
-	link_store_release(&bk->state, READY);
+	store_release(&bk->state, READY);
 	return &bk->dummy;
 }
 
@@ -256,31 +259,34 @@ static struct list_node *bucket_start(qsbr_hashmap *m, qsbr_thread *t, uint64_t 
 
 static uint64_t entries(const qsbr_hashmap *m)
 {
-	int64_t n = 0;
+	uint64_t n = 0;
 
 	for (int i = 0; i < SHARDS; i++)
-		n += count_load_relaxed(&m->count[i].n);
-	return n > 0 ? (uint64_t)n : 0;
+		n += load_relaxed(&m->count[i].n);
+	return n <= (uint64_t)INT64_MAX ? n : 0; /* below zero: removes counted first */
 }
 
 static void grow_check(qsbr_hashmap *m)
 {
 	uint64_t n = entries(m);
-	unsigned log2 = u32_load_relaxed(&m->log2), want = log2;
+	unsigned log2 = load_relaxed(&m->log2), want = log2;
 
 	while (want < MAX_LOG2 && n > ((uint64_t)LOAD << want))
 		want++;
 	/* H2: relaxed, log2 publishes nothing. */
-	while (want > log2 && !u32_cas_relaxed(&m->log2, &log2, want))
+	while (want > log2 && !cas_weak_relaxed(&m->log2, &log2, want))
 		;
 }
 
-static void count_add(qsbr_hashmap *m, const qsbr_thread *t, int64_t d)
+/* One entry more (add) or less. */
+static void count_add(qsbr_hashmap *m, const qsbr_thread *t, bool add)
 {
 	uint64_t h = (uint64_t)(uintptr_t)t * UINT64_C(0x9e3779b97f4a7c15);
-	int64_t n = count_add_relaxed(&m->count[h >> 60].n, d); /* SHARDS == 16 */
+	au64 *n = &m->count[h >> 60].n; /* SHARDS == 16 */
 
-	if (d > 0 && n % CHECK_EVERY == 0)
+	if (!add)
+		fetch_sub_relaxed(n, 1);
+	else if ((fetch_add_relaxed(n, 1) + 1) % CHECK_EVERY == 0)
 		grow_check(m);
 }
 
@@ -311,21 +317,21 @@ qsbr_hashmap *qsbr_hashmap_new(qsbr_domain *d, size_t size_hint, qsbr_hashmap_ha
 	/* Up to 2^32 buckets from the hint; beyond, growth decides. */
 	while (log2 < MAX_LOG2 && log2 < 32 && ((uint64_t)1 << log2) < (uint64_t)size_hint)
 		log2++;
-	u32_init(&m->log2, log2);
+	store_relaxed(&m->log2, log2);
 	m->hash = hash;
 	m->keys.equal = equal;
 	m->keys.arg = arg;
 	m->domain = d;
 	for (int s = 0; s < NSEGS; s++)
-		link_init(&m->segs[s], 0);
+		store_relaxed(&m->segs[s], 0);
 	/* Bucket 0's dummy starts the list. */
 	seg0[0].dummy.so = so_dummy(0);
-	link_init(&seg0[0].dummy.next, 0);
-	link_init(&seg0[0].state, READY);
-	link_init(&m->segs[0], (uintptr_t)seg0);
-	count_init(&m->seg_bytes, (int64_t)(seg_len(0) * sizeof(struct bucket)));
+	store_relaxed(&seg0[0].dummy.next, 0);
+	store_relaxed(&seg0[0].state, READY);
+	store_relaxed(&m->segs[0], (uintptr_t)seg0);
+	store_relaxed(&m->seg_bytes, seg_len(0) * sizeof(struct bucket));
 	for (int i = 0; i < SHARDS; i++)
-		count_init(&m->count[i].n, 0);
+		store_relaxed(&m->count[i].n, 0);
 	return m;
 }
 
@@ -338,11 +344,11 @@ int qsbr_hashmap_delete(qsbr_hashmap *m, void (*fn)(uint64_t key, void *value, v
 	/* No call runs any more: relaxed loads, and plain frees of the entries
 	 * still linked (an entry is retired only by whoever unlinked it).  The
 	 * dummies live in the segments. */
-	v = link_load_relaxed(&((struct bucket *)link_load_relaxed(&m->segs[0]))->dummy.next);
+	v = load_relaxed(&((struct bucket *)load_relaxed(&m->segs[0]))->dummy.next);
 	while (v != 0) {
 		struct list_node *n = list_ptr(v);
 
-		v = link_load_relaxed(&n->next);
+		v = load_relaxed(&n->next);
 		if (n->so & 1) { /* an entry; marked: removed, its value returned */
 			struct list_entry *e = list_entry_of(n);
 
@@ -353,7 +359,7 @@ int qsbr_hashmap_delete(qsbr_hashmap *m, void (*fn)(uint64_t key, void *value, v
 		v &= ~LIST_MARK;
 	}
 	for (int s = 0; s < NSEGS; s++)
-		free((void *)link_load_relaxed(&m->segs[s]));
+		free((void *)load_relaxed(&m->segs[s]));
 	free(m);
 	return 0;
 }
@@ -379,7 +385,7 @@ int qsbr_hashmap_insert(qsbr_hashmap *m, qsbr_thread *t, uint64_t key, void *val
 		free(e); /* never published */
 		return EEXIST;
 	}
-	count_add(m, t, 1);
+	count_add(m, t, true);
 	return 0;
 }
 
@@ -398,7 +404,7 @@ int qsbr_hashmap_remove(qsbr_hashmap *m, qsbr_thread *t, uint64_t key, void **va
 		return ENOENT;
 	if (value != NULL)
 		*value = e->value;
-	count_add(m, t, -1);
+	count_add(m, t, false);
 	return 0;
 }
 
@@ -433,7 +439,7 @@ size_t qsbr_hashmap_buckets(const qsbr_hashmap *m)
 		errno = EINVAL;
 		return 0;
 	}
-	return (size_t)1 << u32_load_relaxed(&m->log2);
+	return (size_t)1 << load_relaxed(&m->log2);
 }
 
 size_t qsbr_hashmap_memory(const qsbr_hashmap *m)
@@ -442,6 +448,6 @@ size_t qsbr_hashmap_memory(const qsbr_hashmap *m)
 		errno = EINVAL;
 		return 0;
 	}
-	return sizeof(*m) + (size_t)count_load_relaxed(&m->seg_bytes) +
+	return sizeof(*m) + (size_t)load_relaxed(&m->seg_bytes) +
 	       (size_t)entries(m) * sizeof(struct list_entry);
 }

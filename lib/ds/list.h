@@ -54,7 +54,7 @@
 #define LIST_MARK ((uintptr_t)1)
 
 struct list_node {
-	ds_link next; /* the next node's address | LIST_MARK once this node is deleted */
+	auptr next; /* the next node's address | LIST_MARK once this node is deleted */
 	uint64_t so;  /* order key */
 };
 
@@ -75,7 +75,7 @@ struct list_keys {
 /* Where a node of some order key goes: cur, the first unmarked node at or
  * past it (or NULL), and prev, the unmarked link that held cur. */
 struct list_pos {
-	ds_link *prev;
+	auptr *prev;
 	struct list_node *cur;
 };
 
@@ -117,11 +117,11 @@ static inline void list_retire(qsbr_thread *t, struct list_node *n)
  * found or NULL; either way *pos is where a node of so goes (in front of its
  * run).
  */
-static inline struct list_node *list_find(ds_link *start, uint64_t so, bool want_key, uint64_t key,
+static inline struct list_node *list_find(auptr *start, uint64_t so, bool want_key, uint64_t key,
 					  const struct list_keys *k, qsbr_thread *t,
 					  struct list_pos *pos)
 {
-	ds_link *prev, *run_prev;
+	auptr *prev, *run_prev;
 	struct list_node *cur, *run_cur;
 	uintptr_t v;
 
@@ -130,7 +130,7 @@ retry:
 	run_prev = NULL;
 	run_cur = NULL;
 	/* L1: acquire, pairs with the release CAS that linked the first node. */
-	v = link_load_acquire(prev);
+	v = load_acquire(prev);
 	for (;;) {
 		uintptr_t next;
 
@@ -139,7 +139,7 @@ retry:
 			break;
 		/* L1: acquire, pairs with the release CAS that last wrote
 		 * cur->next (the mark continues its release sequence). */
-		next = link_load_acquire(&cur->next);
+		next = load_acquire(&cur->next);
 		if (next & LIST_MARK) {
 			uintptr_t expected = (uintptr_t)cur;
 
@@ -148,7 +148,7 @@ retry:
 			 * visible to whoever loads *prev next; pairs with the
 			 * acquire loads of links.  Failure: *prev moved or got
 			 * marked; start over. */
-			if (!link_cas_release(prev, &expected, next & ~LIST_MARK))
+			if (!cas_strong_release_relaxed(prev, &expected, next & ~LIST_MARK))
 				goto retry;
 			list_retire(t, cur);
 			v = next & ~LIST_MARK;
@@ -181,7 +181,7 @@ retry:
  * key (want_key), or a node with the same so (a dummy).  Returns NULL once n
  * is linked, else the match; n then stays the caller's, never published.
  */
-static inline struct list_node *list_insert(ds_link *start, struct list_node *n, bool want_key,
+static inline struct list_node *list_insert(auptr *start, struct list_node *n, bool want_key,
 					    uint64_t key, const struct list_keys *k, qsbr_thread *t)
 {
 	for (;;) {
@@ -192,11 +192,11 @@ static inline struct list_node *list_insert(ds_link *start, struct list_node *n,
 		if (found != NULL)
 			return found;
 		/* Relaxed: n is not published yet; the CAS below does that. */
-		link_store_relaxed(&n->next, (uintptr_t)pos.cur);
+		store_relaxed(&n->next, (uintptr_t)pos.cur);
 		/* L1: release publishes n's fields; pairs with the acquire
 		 * loads of links.  Failure: the run's front changed; search
 		 * again. */
-		if (link_cas_release(pos.prev, &expected, (uintptr_t)n))
+		if (cas_strong_release_relaxed(pos.prev, &expected, (uintptr_t)n))
 			return NULL;
 	}
 }
@@ -206,7 +206,7 @@ static inline struct list_node *list_insert(ds_link *start, struct list_node *n,
  * effect), then unlinks and retires it, or leaves that to a search.  Returns
  * the entry, readable until the caller's next quiescent state, or NULL.
  */
-static inline struct list_entry *list_remove(ds_link *start, uint64_t so, uint64_t key,
+static inline struct list_entry *list_remove(auptr *start, uint64_t so, uint64_t key,
 					     const struct list_keys *k, qsbr_thread *t)
 {
 	for (;;) {
@@ -217,16 +217,17 @@ static inline struct list_entry *list_remove(ds_link *start, uint64_t so, uint64
 		if (cur == NULL)
 			return NULL;
 		/* L1: acquire, pairs with the release CAS that wrote cur->next. */
-		next = link_load_acquire(&cur->next);
+		next = load_acquire(&cur->next);
 		while (!(next & LIST_MARK)) {
 			/* L2: the mark freezes cur->next.  Acquire, on failure
 			 * too: we go on with the value read, and publish it
-			 * in prev below (L1). */
-			if (link_cas_acquire(&cur->next, &next, next | LIST_MARK)) {
+			 * in prev below (L1).  Weak: a spurious failure tries
+			 * again with the same value. */
+			if (cas_weak_acquire(&cur->next, &next, next | LIST_MARK)) {
 				uintptr_t expected = (uintptr_t)cur;
 
 				/* L1, L3: unlink, as in list_find. */
-				if (link_cas_release(pos.prev, &expected, next))
+				if (cas_strong_release_relaxed(pos.prev, &expected, next))
 					list_retire(t, cur);
 				else /* prev moved: a search unlinks cur */
 					list_find(start, so, true, key, k, t, &pos);
@@ -239,11 +240,11 @@ static inline struct list_entry *list_remove(ds_link *start, uint64_t so, uint64
 
 /* L4: the entry with key in the run of so, present at some moment during the
  * call, or NULL.  Reads only. */
-static inline struct list_entry *list_lookup(const ds_link *start, uint64_t so, uint64_t key,
+static inline struct list_entry *list_lookup(const auptr *start, uint64_t so, uint64_t key,
 					     const struct list_keys *k)
 {
 	/* L1: acquire, pairs with the release CAS that linked the node. */
-	uintptr_t v = link_load_acquire(start);
+	uintptr_t v = load_acquire(start);
 
 	for (;;) {
 		const struct list_node *cur = list_ptr(v);
@@ -252,7 +253,7 @@ static inline struct list_entry *list_lookup(const ds_link *start, uint64_t so, 
 		if (cur == NULL || cur->so > so)
 			return NULL;
 		/* L1: as above, for the node after cur. */
-		next = link_load_acquire(&cur->next);
+		next = load_acquire(&cur->next);
 		if (cur->so == so && !(next & LIST_MARK) && list_key_equal(cur, key, k))
 			return list_entry_of(cur);
 		v = next;
@@ -261,10 +262,10 @@ static inline struct list_entry *list_lookup(const ds_link *start, uint64_t so, 
 
 /* L4: the first entry with an order key at or above so, present at some
  * moment during the call, or NULL.  Reads only; the set's (no dummies). */
-static inline struct list_entry *list_seek(const ds_link *start, uint64_t so)
+static inline struct list_entry *list_seek(const auptr *start, uint64_t so)
 {
 	/* L1: acquire, pairs with the release CAS that linked the node. */
-	uintptr_t v = link_load_acquire(start);
+	uintptr_t v = load_acquire(start);
 
 	for (;;) {
 		const struct list_node *cur = list_ptr(v);
@@ -273,7 +274,7 @@ static inline struct list_entry *list_seek(const ds_link *start, uint64_t so)
 		if (cur == NULL)
 			return NULL;
 		/* L1: as above. */
-		next = link_load_acquire(&cur->next);
+		next = load_acquire(&cur->next);
 		if (cur->so >= so && !(next & LIST_MARK))
 			return list_entry_of(cur);
 		v = next;

@@ -24,7 +24,7 @@ qsbr_set *qsbr_set_new(qsbr_domain *d)
 	s = ds_header_new(d, sizeof(*s));
 	if (s == NULL)
 		return NULL;
-	link_init(&s->head.next, 0);
+	store_relaxed(&s->head.next, 0);
 	s->domain = d;
 	return s;
 }
@@ -37,11 +37,11 @@ int qsbr_set_delete(qsbr_set *s, void (*fn)(uint64_t key, void *value, void *arg
 		return EINVAL;
 	/* No call runs any more: relaxed loads, and plain frees of what is
 	 * still linked (a node is retired only by whoever unlinked it). */
-	v = link_load_relaxed(&s->head.next);
+	v = load_relaxed(&s->head.next);
 	while (v != 0) {
 		struct list_entry *e = list_entry_of(list_ptr(v));
 
-		v = link_load_relaxed(&e->node.next);
+		v = load_relaxed(&e->node.next);
 		if (fn != NULL && !(v & LIST_MARK)) /* marked: removed, its value returned */
 			fn(e->key, e->value, arg);
 		free(e);

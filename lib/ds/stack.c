@@ -36,7 +36,7 @@ struct snode {
 };
 
 struct qsbr_stack {
-	alignas(DS_LINE) ds_link top; /* struct snode *: every push and pop writes it */
+	alignas(DS_LINE) auptr top; /* struct snode *: every push and pop writes it */
 	qsbr_domain *domain; /* whose handles pop takes (docs/ds.md) */
 };
 
@@ -47,7 +47,7 @@ qsbr_stack *qsbr_stack_new(qsbr_domain *d)
 	s = ds_header_new(d, sizeof(*s));
 	if (s == NULL)
 		return NULL;
-	link_init(&s->top, 0);
+	store_relaxed(&s->top, 0);
 	s->domain = d;
 	return s;
 }
@@ -59,7 +59,7 @@ int qsbr_stack_delete(qsbr_stack *s, void (*fn)(void *value, void *arg), void *a
 	if (s == NULL)
 		return EINVAL;
 	/* No call runs any more: the nodes on the stack are ours. */
-	n = (struct snode *)link_load_relaxed(&s->top);
+	n = (struct snode *)load_relaxed(&s->top);
 	while (n != NULL) {
 		struct snode *next = n->next;
 
@@ -84,13 +84,13 @@ int qsbr_stack_push(qsbr_stack *s, void *value)
 		return ENOMEM;
 	n->value = value;
 	/* Relaxed: the old top is only stored in n->next, never followed. */
-	top = link_load_relaxed(&s->top);
+	top = load_relaxed(&s->top);
 	do
 		n->next = (struct snode *)top;
 	/* S1: release publishes n->next and n->value; pairs with the acquire
 	 * loads of top in qsbr_stack_pop.  Relaxed failure: top is only
-	 * stored again. */
-	while (!link_cas_release(&s->top, &top, (uintptr_t)n));
+	 * stored again.  Weak: a spurious failure costs one more round. */
+	while (!cas_weak_release_relaxed(&s->top, &top, (uintptr_t)n));
 	return 0;
 }
 
@@ -108,7 +108,7 @@ int qsbr_stack_pop(qsbr_stack *s, qsbr_thread *t, void **value)
 		return EINVAL;
 	/* S1: acquire, pairs with the release CAS of the push (or S2 of the
 	 * pop) that stored this top: n's fields are visible. */
-	top = link_load_acquire(&s->top);
+	top = load_acquire(&s->top);
 	for (;;) {
 		n = (struct snode *)top;
 		if (n == NULL)
@@ -116,8 +116,8 @@ int qsbr_stack_pop(qsbr_stack *s, qsbr_thread *t, void **value)
 		/* n->next: n may be popped and retired by another thread now,
 		 * but not freed before our next quiescent state. */
 		/* S2: acquire and release, see above.  Failure: acquire, we
-		 * follow the new top (S1). */
-		if (link_cas_acq_rel(&s->top, &top, (uintptr_t)n->next))
+		 * follow the new top (S1).  Weak, as in push. */
+		if (cas_weak_acq_rel_acquire(&s->top, &top, (uintptr_t)n->next))
 			break;
 	}
 	if (value != NULL)
