@@ -47,23 +47,51 @@
 
 /* ---- Memory ----------------------------------------------------------- */
 
+/*
+ * The domain's allocator: qsbr_options.alloc and .free of the domain the
+ * structure was made for, or the malloc family.  Defined in lib/domain.c;
+ * hidden, like everything in the library but its API: the data structures
+ * are compiled into the library and call these directly.  Every byte a
+ * structure holds comes from here and goes back here.
+ */
+#if defined(__GNUC__)
+#define DS_HIDDEN __attribute__((visibility("hidden")))
+#else
+#define DS_HIDDEN
+#endif
+DS_HIDDEN void *qsbr__domain_alloc(qsbr_domain *d, size_t size, size_t align);
+DS_HIDDEN void qsbr__domain_free(qsbr_domain *d, void *p);
+
+/* An object of type for domain d, or NULL. */
+#define ds_new(d, type) ((type *)qsbr__domain_alloc((d), sizeof(type), alignof(type)))
+
+/* n zeroed elements of size bytes aligned to align (calloc's contract, the
+ * product checked), or NULL. */
+static inline void *ds_alloc_zeroed(qsbr_domain *d, size_t n, size_t size, size_t align)
+{
+	void *p;
+
+	if (size != 0 && n > SIZE_MAX / size)
+		return NULL;
+	p = qsbr__domain_alloc(d, n * size, align);
+	if (p != NULL)
+		memset(p, 0, n * size);
+	return p;
+}
+
 /* A structure's header for domain d: cache-line aligned, zeroed.  NULL with
  * errno EINVAL (no domain) or ENOMEM. */
 static inline void *ds_header_new(qsbr_domain *d, size_t size)
 {
-	size_t rounded = (size + DS_LINE - 1) / DS_LINE * DS_LINE;
 	void *p;
 
 	if (d == NULL) {
 		errno = EINVAL;
 		return NULL;
 	}
-	p = aligned_alloc(DS_LINE, rounded);
-	if (p == NULL) {
+	p = ds_alloc_zeroed(d, 1, (size + DS_LINE - 1) / DS_LINE * DS_LINE, DS_LINE);
+	if (p == NULL)
 		errno = ENOMEM;
-		return NULL;
-	}
-	memset(p, 0, rounded);
 	return p;
 }
 

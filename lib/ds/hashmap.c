@@ -20,7 +20,7 @@
  * h is the user's hash (or the key) through a 64-bit finalizer, so the low
  * bits that pick the bucket depend on all the bits of the key.
  *
- * Rules, on top of list.h's L1-L4:
+ * Rules, on top of list.h's L1-L5:
  *  H1 Growth moves nothing.  It is one CAS on log2.  A bucket gets its dummy
  *     lazily, at the first insert or remove that uses it.  The dummy lives in
  *     the bucket array, next to a state word: EMPTY, CLAIMED, READY.  The
@@ -84,8 +84,7 @@ struct qsbr_hashmap {
 	/* Read by every call; written when the map grows or gets a segment. */
 	alignas(DS_LINE) au32 log2; /* 2^log2 buckets */
 	qsbr_hashmap_hash_fn *hash; /* NULL: the key is its own hash */
-	struct list_keys keys;
-	qsbr_domain *domain; /* whose handles the calls take (docs/ds.md) */
+	struct list_ctx ctx; /* key functions, the domain */
 	auptr segs[NSEGS]; /* struct bucket *: segment s, or 0 */
 
 	/* Memory accounting, written when a segment is made. */
@@ -139,7 +138,7 @@ static inline unsigned top_bit(uint64_t b)
 
 static inline uint64_t hash_of(const qsbr_hashmap *m, uint64_t key)
 {
-	return mix64(m->hash != NULL ? m->hash(key, m->keys.arg) : key);
+	return mix64(m->hash != NULL ? m->hash(key, m->ctx.arg) : key);
 }
 
 static inline uint64_t so_entry(uint64_t h)
@@ -197,14 +196,15 @@ static struct bucket *bucket_at(qsbr_hashmap *m, uint64_t b, bool alloc)
 
 	if (seg != 0 || !alloc)
 		return seg != 0 ? &((struct bucket *)seg)[i] : NULL;
-	fresh = calloc(seg_len(s), sizeof(struct bucket));
+	fresh = ds_alloc_zeroed(m->ctx.domain, seg_len(s), sizeof(struct bucket),
+				alignof(struct bucket));
 	if (fresh == NULL)
 		return NULL;
 	/* H3: release publishes the zeroed buckets; pairs with the acquire
 	 * load above.  Failure (acquire): another thread's segment won; use
 	 * it. */
 	if (!cas_strong_acq_rel_acquire(&m->segs[s], &expected, (uintptr_t)fresh)) {
-		free(fresh); /* never published */
+		qsbr__domain_free(m->ctx.domain, fresh); /* never published */
 		return &((struct bucket *)expected)[i];
 	}
 	fetch_add_relaxed(&m->seg_bytes, seg_len(s) * sizeof(struct bucket));
@@ -247,7 +247,7 @@ static struct list_node *bucket_start(qsbr_hashmap *m, qsbr_thread *t, uint64_t 
 	if (bk == NULL || !cas_strong_relaxed(&bk->state, &state, CLAIMED))
 		return parent;
 	bk->dummy.so = so_dummy(b);
-	if (list_insert(&parent->next, &bk->dummy, false, 0, &m->keys, t) != NULL)
+	if (list_insert(&parent->next, &bk->dummy, false, 0, &m->ctx, t) != NULL)
 		abort(); /* a second dummy with this order key: cannot happen (H1) */
 	/* H1: release, pairs with the acquire load in bucket_ready: the dummy
 	 * is linked (list_insert's CAS comes first) and its fields written. */
@@ -308,9 +308,9 @@ qsbr_hashmap *qsbr_hashmap_new(qsbr_domain *d, size_t size_hint, qsbr_hashmap_ha
 	m = ds_header_new(d, sizeof(*m));
 	if (m == NULL)
 		return NULL;
-	seg0 = calloc(seg_len(0), sizeof(struct bucket));
+	seg0 = ds_alloc_zeroed(d, seg_len(0), sizeof(struct bucket), alignof(struct bucket));
 	if (seg0 == NULL) {
-		free(m);
+		qsbr__domain_free(d, m);
 		errno = ENOMEM;
 		return NULL;
 	}
@@ -319,9 +319,9 @@ qsbr_hashmap *qsbr_hashmap_new(qsbr_domain *d, size_t size_hint, qsbr_hashmap_ha
 		log2++;
 	store_relaxed(&m->log2, log2);
 	m->hash = hash;
-	m->keys.equal = equal;
-	m->keys.arg = arg;
-	m->domain = d;
+	m->ctx.equal = equal;
+	m->ctx.arg = arg;
+	m->ctx.domain = d;
 	for (int s = 0; s < NSEGS; s++)
 		store_relaxed(&m->segs[s], 0);
 	/* Bucket 0's dummy starts the list. */
@@ -353,14 +353,18 @@ int qsbr_hashmap_delete(qsbr_hashmap *m, void (*fn)(uint64_t key, void *value, v
 			struct list_entry *e = list_entry_of(n);
 
 			if (fn != NULL && !(v & LIST_MARK))
-				fn(e->key, e->value, arg);
-			free(e);
+				fn(e->key, load_relaxed(&e->value), arg);
+			qsbr__domain_free(m->ctx.domain, e);
 		}
 		v &= ~LIST_MARK;
 	}
-	for (int s = 0; s < NSEGS; s++)
-		free((void *)load_relaxed(&m->segs[s]));
-	free(m);
+	for (int s = 0; s < NSEGS; s++) {
+		void *seg = (void *)load_relaxed(&m->segs[s]);
+
+		if (seg != NULL)
+			qsbr__domain_free(m->ctx.domain, seg);
+	}
+	qsbr__domain_free(m->ctx.domain, m);
 	return 0;
 }
 
@@ -372,17 +376,14 @@ int qsbr_hashmap_insert(qsbr_hashmap *m, qsbr_thread *t, uint64_t key, void *val
 
 	if (m == NULL || t == NULL)
 		return EINVAL;
+	h = hash_of(m, key);
 	/* First: on ENOMEM nothing has changed. */
-	e = malloc(sizeof(*e));
+	e = list_entry_new(m->ctx.domain, so_entry(h), key, value);
 	if (e == NULL)
 		return ENOMEM;
-	h = hash_of(m, key);
-	e->node.so = so_entry(h);
-	e->key = key;
-	e->value = value;
 	start = bucket_start(m, t, bucket_of(m, h));
-	if (list_insert(&start->next, &e->node, true, key, &m->keys, t) != NULL) {
-		free(e); /* never published */
+	if (list_insert(&start->next, &e->node, true, key, &m->ctx, t) != NULL) {
+		qsbr__domain_free(m->ctx.domain, e); /* never published */
 		return EEXIST;
 	}
 	count_add(m, t, true);
@@ -391,36 +392,34 @@ int qsbr_hashmap_insert(qsbr_hashmap *m, qsbr_thread *t, uint64_t key, void *val
 
 int qsbr_hashmap_remove(qsbr_hashmap *m, qsbr_thread *t, uint64_t key, void **value)
 {
-	struct list_entry *e;
 	struct list_node *start;
 	uint64_t h;
+	void *v;
 
 	if (m == NULL || t == NULL)
 		return EINVAL;
 	h = hash_of(m, key);
 	start = bucket_start(m, t, bucket_of(m, h));
-	e = list_remove(&start->next, so_entry(h), key, &m->keys, t);
-	if (e == NULL)
+	if (!list_remove(&start->next, so_entry(h), key, &m->ctx, t, &v))
 		return ENOENT;
 	if (value != NULL)
-		*value = e->value;
+		*value = v;
 	count_add(m, t, false);
 	return 0;
 }
 
 int qsbr_hashmap_lookup(const qsbr_hashmap *m, qsbr_thread *t, uint64_t key, void **value)
 {
-	const struct list_entry *e;
 	uint64_t h;
+	void *v;
 
 	if (m == NULL || t == NULL)
 		return EINVAL;
 	h = hash_of(m, key);
-	e = list_lookup(&bucket_peek(m, bucket_of(m, h))->next, so_entry(h), key, &m->keys);
-	if (e == NULL)
+	if (!list_lookup(&bucket_peek(m, bucket_of(m, h))->next, so_entry(h), key, &m->ctx, &v))
 		return ENOENT;
 	if (value != NULL)
-		*value = e->value;
+		*value = v;
 	return 0;
 }
 

@@ -37,6 +37,15 @@
  *     enqueue that left it behind is online until it moves tail on, so the
  *     node's grace period cannot end first.  The check is Michael and Scott's
  *     and keeps the argument local.)
+ *  Q4 The dequeue that retires a node (the old dummy) stores the domain in
+ *     its value, for the callback that frees the node through the domain's
+ *     allocator.  A dequeue that lost the race for that node, long ago, may
+ *     still be reading the value: value is atomic and its loads relaxed, and
+ *     such a dequeue's CAS on head fails (head moved past the node before
+ *     it; a retired address cannot come back), so what it read is dropped.
+ *     A dequeue whose CAS succeeds read the value before its release CAS on
+ *     head, and the store comes after the acquire load of head that read
+ *     that CAS (or a later one): the read cannot see the store.
  */
 #include "qsbr/queue.h"
 
@@ -44,30 +53,35 @@
 
 struct qnode {
 	auptr next; /* struct qnode *: NULL until the next node is linked */
-	void *value;  /* written before the enqueue; unused once the node is the dummy */
+	aptr value;   /* written before the enqueue; the domain once retired (Q4) */
 	qsbr_node qn; /* retire header */
 };
 
 struct qsbr_queue {
 	alignas(DS_LINE) auptr head; /* struct qnode *: the dummy */
-	qsbr_domain *domain; /* whose handles the calls take (docs/ds.md) */
+	qsbr_domain *domain; /* whose handles the calls take and whose allocator serves */
 	alignas(DS_LINE) auptr tail; /* struct qnode *: the last node, or the one before */
 };
 
-static struct qnode *qnode_new(void *value)
+/* Relaxed stores: the node is not shared yet (Q1 publishes it). */
+static struct qnode *qnode_new(qsbr_domain *d, void *value)
 {
-	struct qnode *n = malloc(sizeof(*n));
+	struct qnode *n = ds_new(d, struct qnode);
 
 	if (n != NULL) {
 		store_relaxed(&n->next, 0);
-		n->value = value;
+		store_relaxed(&n->value, value);
 	}
 	return n;
 }
 
 static void qnode_free(qsbr_node *qn)
 {
-	free(ds_container_of(qn, struct qnode, qn));
+	struct qnode *n = ds_container_of(qn, struct qnode, qn);
+
+	/* Q4: relaxed, the retire hands the node over with what was stored
+	 * before it. */
+	qsbr__domain_free(load_relaxed(&n->value), n);
 }
 
 qsbr_queue *qsbr_queue_new(qsbr_domain *d)
@@ -78,9 +92,9 @@ qsbr_queue *qsbr_queue_new(qsbr_domain *d)
 	q = ds_header_new(d, sizeof(*q));
 	if (q == NULL)
 		return NULL;
-	dummy = qnode_new(NULL);
+	dummy = qnode_new(d, NULL);
 	if (dummy == NULL) {
-		free(q);
+		qsbr__domain_free(d, q);
 		errno = ENOMEM;
 		return NULL;
 	}
@@ -102,11 +116,11 @@ int qsbr_queue_delete(qsbr_queue *q, void (*fn)(void *value, void *arg), void *a
 		struct qnode *next = (struct qnode *)load_relaxed(&n->next);
 
 		if (fn != NULL && !dummy)
-			fn(n->value, arg);
-		free(n);
+			fn(load_relaxed(&n->value), arg);
+		qsbr__domain_free(q->domain, n);
 		n = next;
 	}
-	free(q);
+	qsbr__domain_free(q->domain, q);
 	return 0;
 }
 
@@ -116,7 +130,7 @@ int qsbr_queue_enqueue(qsbr_queue *q, qsbr_thread *t, void *value)
 
 	if (q == NULL || t == NULL)
 		return EINVAL;
-	n = qnode_new(value);
+	n = qnode_new(q->domain, value);
 	if (n == NULL)
 		return ENOMEM;
 	for (;;) {
@@ -174,13 +188,16 @@ int qsbr_queue_dequeue(qsbr_queue *q, qsbr_thread *t, void **value)
 			cas_strong_release_relaxed(&q->tail, &tail, next);
 			continue;
 		}
-		v = ((struct qnode *)next)->value;
+		/* Q4: relaxed, kept only if the CAS below succeeds. */
+		v = load_relaxed(&((struct qnode *)next)->value);
 		/* Q2: release, pairs with the acquire load of head above: the
 		 * next dequeuer sees next's fields and a tail past first (Q3).
 		 * Failure: another dequeue won; start over. */
 		if (cas_strong_release_relaxed(&q->head, &head, next)) {
 			if (value != NULL)
 				*value = v;
+			/* Q4: relaxed, read by the callback only. */
+			store_relaxed(&first->value, (void *)q->domain);
 			qsbr_retire_node_sized(t, &first->qn, qnode_free, sizeof(*first));
 			return 0;
 		}

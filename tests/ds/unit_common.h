@@ -2,7 +2,7 @@
 /*
  * unit_common.h: what the data-structure unit tests share: a domain and the
  * main thread's handle per test, retire accounting through qsbr_stats, and
- * the allocation failures of alloc_fail.h.
+ * the allocation failures of alloc_fail.h, through the domain's allocator.
  */
 #ifndef QSBR_TEST_UNIT_COMMON_H
 #define QSBR_TEST_UNIT_COMMON_H
@@ -29,10 +29,12 @@ struct env {
 static int env_setup(void **state)
 {
 	struct env *e = calloc(1, sizeof(*e));
+	qsbr_options o;
 
-	if (e == NULL)
+	if (e == NULL || qsbr_options_init(&o) != 0)
 		return -1;
-	e->d = qsbr_domain_new(NULL);
+	alloc_fail_options(&o);
+	e->d = qsbr_domain_new(&o);
 	e->t = e->d != NULL ? qsbr_register(e->d) : NULL;
 	if (e->t == NULL)
 		return -1;
@@ -41,7 +43,8 @@ static int env_setup(void **state)
 }
 
 /* Unregisters and deletes the domain: every node a test retired is freed
- * here at the latest, so ASan reports one that is freed twice or never. */
+ * here at the latest, so ASan reports one that is freed twice, and the hook
+ * one that is never freed or freed around it. */
 static int env_teardown(void **state)
 {
 	struct env *e = *state;
@@ -52,6 +55,10 @@ static int env_teardown(void **state)
 	if (qsbr_domain_delete(e->d) != 0)
 		return -1;
 	free(e);
+	if (alloc_live() != 0) {
+		print_error("%ld blocks from the domain's allocator not given back\n", alloc_live());
+		return -1;
+	}
 	return 0;
 }
 
