@@ -75,6 +75,14 @@ static void *val(uintptr_t v)
 	return (void *)v;
 }
 
+/* expr, a call that fails by returning NULL or 0, fails with errno err. */
+#define assert_errno(expr, err)              \
+	do {                                 \
+		errno = 0;                   \
+		assert_true(!(expr));        \
+		assert_int_equal(errno, err); \
+	} while (0)
+
 #define TEST(fn) cmocka_unit_test_setup_teardown(fn, env_setup, env_teardown)
 
 #endif /* QSBR_TEST_UNIT_COMMON_H */

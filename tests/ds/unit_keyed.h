@@ -1,0 +1,92 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * unit_keyed.h: the tests the ordered set and the hash map share.  Both
+ * have insert, remove, lookup and delete calls of one form, named after
+ * their type: the including file defines KEYED as qsbr_set or
+ * qsbr_hashmap, and keyed(insert) is then qsbr_set_insert or
+ * qsbr_hashmap_insert.
+ */
+#ifndef QSBR_TEST_UNIT_KEYED_H
+#define QSBR_TEST_UNIT_KEYED_H
+
+#include <stdbool.h>
+
+#include "unit_common.h"
+
+#define KEYED_CALL2(type, call) type##_##call
+#define KEYED_CALL1(type, call) KEYED_CALL2(type, call)
+#define keyed(call) KEYED_CALL1(KEYED, call)
+
+/* xorshift64: the tests' reproducible keys. */
+static uint64_t rnd(uint64_t *x)
+{
+	*x ^= *x << 13;
+	*x ^= *x >> 7;
+	*x ^= *x << 17;
+	return *x;
+}
+
+/* The value the tests store with key. */
+static void *kval(uint64_t key)
+{
+	return val(key * 3 + 1);
+}
+
+/* Every call with a NULL structure or handle is EINVAL; c is empty. */
+static void keyed_einval(struct env *e, KEYED *c)
+{
+	assert_int_equal(keyed(insert)(NULL, e->t, 1, NULL), EINVAL);
+	assert_int_equal(keyed(insert)(c, NULL, 1, NULL), EINVAL);
+	assert_int_equal(keyed(remove)(NULL, e->t, 1, NULL), EINVAL);
+	assert_int_equal(keyed(remove)(c, NULL, 1, NULL), EINVAL);
+	assert_int_equal(keyed(lookup)(NULL, e->t, 1, NULL), EINVAL);
+	assert_int_equal(keyed(lookup)(c, NULL, 1, NULL), EINVAL);
+	assert_int_equal(keyed(delete)(NULL, NULL, NULL), EINVAL);
+	assert_int_equal(keyed(lookup)(c, e->t, 1, NULL), ENOENT); /* nothing inserted */
+}
+
+/*
+ * ops random inserts, removes and lookups on c of keys below range, each
+ * checked against ref (range flags, all false at first), with a quiescent
+ * state every 1024 (and then, when size is not NULL, a check of the size).
+ * Lookups allocate nothing.  Returns how many keys are present.
+ */
+static uint64_t keyed_reference(struct env *e, KEYED *c, size_t (*size)(const KEYED *c),
+				bool *ref, uint64_t range, int ops, uint64_t seed)
+{
+	uint64_t x = seed, n = 0;
+
+	for (int i = 0; i < ops; i++) {
+		uint64_t key = rnd(&x) % range;
+		unsigned op = (unsigned)(rnd(&x) % 3);
+		void *v = NULL;
+		int rc;
+
+		if (op == 0) {
+			rc = keyed(insert)(c, e->t, key, kval(key));
+			assert_int_equal(rc, ref[key] ? EEXIST : 0);
+			n += !ref[key];
+			ref[key] = true;
+		} else if (op == 1) {
+			rc = keyed(remove)(c, e->t, key, &v);
+			assert_int_equal(rc, ref[key] ? 0 : ENOENT);
+			n -= ref[key];
+			ref[key] = false;
+		} else {
+			alloc_count_take();
+			rc = keyed(lookup)(c, e->t, key, &v);
+			assert_int_equal(alloc_count_take(), 0);
+			assert_int_equal(rc, ref[key] ? 0 : ENOENT);
+		}
+		if (rc == 0 && op != 0)
+			assert_ptr_equal(v, kval(key));
+		if (i % 1024 == 0) {
+			qsbr_quiescent(e->t);
+			if (size != NULL)
+				assert_int_equal(size(c), n);
+		}
+	}
+	return n;
+}
+
+#endif /* QSBR_TEST_UNIT_KEYED_H */
