@@ -75,6 +75,32 @@ static void *val(uintptr_t v)
 	return (void *)v;
 }
 
+/*
+ * Fails each allocation call(e, arg) makes, in turn: runs it with the n-th
+ * allocation of this thread failing, for n = 1, 2, ... until a run in which
+ * none fails.  Each failed run must return ENOMEM and leave as many blocks
+ * allocated as before (it kept none, freed none of what was there); the
+ * last run must return 0.  Returns how many allocations the last run made.
+ */
+static unsigned long fail_each_alloc(struct env *e, int (*call)(struct env *e, void *arg), void *arg)
+{
+	for (unsigned n = 1;; n++) {
+		long live = alloc_live();
+		int rc;
+
+		alloc_count_take();
+		alloc_fail_nth(n);
+		rc = call(e, arg);
+		if (!alloc_failed()) {
+			alloc_fail_nth(0);
+			assert_int_equal(rc, 0);
+			return alloc_count_take();
+		}
+		assert_int_equal(rc, ENOMEM);
+		assert_int_equal(alloc_live(), live);
+	}
+}
+
 /* expr, a call that fails by returning NULL or 0, fails with errno err. */
 #define assert_errno(expr, err)              \
 	do {                                 \

@@ -213,31 +213,41 @@ static void test_collisions(void **state)
 	}
 }
 
+static int map_new_call(struct env *e, void *arg)
+{
+	qsbr_hashmap **m = arg;
+
+	*m = qsbr_hashmap_new(e->d, 0, NULL, NULL, NULL);
+	return *m != NULL ? 0 : errno;
+}
+
+/* The calls that fail with ENOMEM: every allocation of the new fails in
+ * turn, then an insert's entry; nothing changes. */
 static void test_enomem(void **state)
 {
 	struct env *e = *state;
-	qsbr_hashmap *m;
+	qsbr_hashmap *m = NULL;
+
+	/* The header, then the first bucket segment (8 buckets: all in it). */
+	assert_int_equal(fail_each_alloc(e, map_new_call, &m), 2);
+	keyed_enomem(e, m);
+	assert_int_equal(qsbr_hashmap_size(m), 0);
+	assert_int_equal(qsbr_hashmap_delete(m, NULL, NULL), 0);
+}
+
+/* A bucket segment that cannot be allocated costs a longer walk, from an
+ * ancestor bucket: the insert or remove that needed it succeeds, and no
+ * block is lost (env_teardown counts them). */
+static void test_segment_failures(void **state)
+{
+	struct env *e = *state;
+	qsbr_hashmap *m = qsbr_hashmap_new(e->d, 1 << 16, NULL, NULL, NULL);
 	uint64_t key = 1;
 
-	/* The header, then the first bucket segment. */
-	for (unsigned n = 1; n <= 2; n++) {
-		alloc_fail_nth(n);
-		errno = 0;
-		assert_null(qsbr_hashmap_new(e->d, 0, NULL, NULL, NULL));
-		assert_int_equal(errno, ENOMEM);
-	}
-	alloc_fail_nth(0);
-	m = qsbr_hashmap_new(e->d, 1 << 16, NULL, NULL, NULL);
 	assert_non_null(m);
 	assert_int_equal(qsbr_hashmap_insert(m, e->t, UINT64_C(1) << 40, val(1)), 0);
-	/* The entry's node is allocated first: ENOMEM, nothing changed. */
-	alloc_fail_nth(1);
-	assert_int_equal(qsbr_hashmap_insert(m, e->t, 2000, val(2)), ENOMEM);
-	assert_true(alloc_failed());
-	assert_int_equal(qsbr_hashmap_lookup(m, e->t, 2000, NULL), ENOENT);
-	assert_int_equal(qsbr_hashmap_size(m), 1);
-	/* The later ones (segments, dummies) only cost a longer walk: fail
-	 * each in turn, then all of them, on keys in fresh buckets. */
+	/* The entry first, then segments: fail each of the later ones in
+	 * turn, then all of them, on keys in fresh buckets. */
 	for (unsigned n = 2;; n++) {
 		alloc_fail_nth(n);
 		assert_int_equal(qsbr_hashmap_insert(m, e->t, key, val(key)), 0);
@@ -252,12 +262,21 @@ static void test_enomem(void **state)
 	}
 	alloc_fail_nth(0);
 	assert_int_equal(qsbr_hashmap_size(m), key);
+	/* Removes that would allocate the segments still missing cannot. */
+	alloc_count_take();
+	alloc_fail_all(true);
+	for (uint64_t k = 1; k < key; k += 2)
+		assert_int_equal(qsbr_hashmap_remove(m, e->t, k, NULL), 0);
+	alloc_fail_all(false);
+	assert_true(alloc_count_take() > 0);
 	for (uint64_t k = 1; k < key; k++) {
 		void *v;
 
-		assert_int_equal(qsbr_hashmap_lookup(m, e->t, k, &v), 0);
-		assert_ptr_equal(v, val(k));
-		assert_int_equal(qsbr_hashmap_remove(m, e->t, k, NULL), 0); /* now with dummies */
+		assert_int_equal(qsbr_hashmap_lookup(m, e->t, k, &v), k % 2 ? ENOENT : 0);
+		if (k % 2 == 0) {
+			assert_ptr_equal(v, val(k));
+			assert_int_equal(qsbr_hashmap_remove(m, e->t, k, NULL), 0); /* with segments */
+		}
 	}
 	assert_int_equal(qsbr_hashmap_size(m), 1);
 	assert_int_equal(qsbr_hashmap_delete(m, NULL, NULL), 0);
@@ -324,6 +343,7 @@ int main(void)
 		TEST(test_string_keys),
 		TEST(test_collisions),
 		TEST(test_enomem),
+		TEST(test_segment_failures),
 		TEST(test_lookup_allocates_nothing),
 		TEST(test_delete_visits_each_once),
 	};

@@ -45,6 +45,29 @@ static void keyed_einval(struct env *e, KEYED *c)
 	assert_int_equal(keyed(lookup)(c, e->t, 1, NULL), ENOENT); /* nothing inserted */
 }
 
+static int keyed_insert_5(struct env *e, void *arg)
+{
+	return keyed(insert)(arg, e->t, 5, kval(5));
+}
+
+/* An insert's allocation, its entry, fails: ENOMEM, c unchanged.  c is
+ * empty, and any other allocation an insert of 5 may make does not fail
+ * the call (the hash map's bucket segments: c has them already). */
+static void keyed_enomem(struct env *e, KEYED *c)
+{
+	void *v;
+
+	assert_int_equal(keyed(insert)(c, e->t, 10, kval(10)), 0);
+	assert_int_equal(fail_each_alloc(e, keyed_insert_5, c), 1);
+	/* 10, and 5 from the insert that succeeded: nothing else. */
+	assert_int_equal(keyed(remove)(c, e->t, 10, &v), 0);
+	assert_ptr_equal(v, kval(10));
+	assert_int_equal(keyed(remove)(c, e->t, 5, &v), 0);
+	assert_ptr_equal(v, kval(5));
+	for (uint64_t k = 0; k < 16; k++)
+		assert_int_equal(keyed(lookup)(c, e->t, k, NULL), ENOENT);
+}
+
 /*
  * ops random inserts, removes and lookups on c of keys below range, each
  * checked against ref (range flags, all false at first), with a quiescent
