@@ -68,14 +68,6 @@ static void test_einval(void **state)
 	assert_int_equal(bag_delete(b, NULL, NULL), 0);
 }
 
-static int bag_new_call(struct env *e, void *arg)
-{
-	void **b = arg;
-
-	*b = bag_new(e->d);
-	return *b != NULL ? 0 : errno;
-}
-
 static int bag_put_call(struct env *e, void *arg)
 {
 	return bag_put(arg, e->t, val(2));
@@ -85,10 +77,9 @@ static int bag_put_call(struct env *e, void *arg)
 static void test_enomem(void **state)
 {
 	struct env *e = *state;
-	void *b = NULL;
+	void *b = fail_each_new_alloc(e, bag_new, BAG_NEW_ALLOCS);
 	void *v;
 
-	assert_int_equal(fail_each_alloc(e, bag_new_call, &b), BAG_NEW_ALLOCS);
 	assert_int_equal(bag_put(b, e->t, val(1)), 0);
 	assert_int_equal(fail_each_alloc(e, bag_put_call, b), 1); /* the node */
 	/* 1, then 2 from the put that succeeded: nothing else. */

@@ -101,6 +101,29 @@ static unsigned long fail_each_alloc(struct env *e, int (*call)(struct env *e, v
 	}
 }
 
+struct new_call {
+	void *(*make)(qsbr_domain *d);
+	void *made;
+};
+
+static int new_call(struct env *e, void *arg)
+{
+	struct new_call *c = arg;
+
+	c->made = c->make(e->d);
+	return c->made != NULL ? 0 : errno;
+}
+
+/* fail_each_alloc for a _new call, make(d), that must make allocs
+ * allocations; returns what it made. */
+static void *fail_each_new_alloc(struct env *e, void *(*make)(qsbr_domain *d), unsigned long allocs)
+{
+	struct new_call c = { make, NULL };
+
+	assert_int_equal(fail_each_alloc(e, new_call, &c), allocs);
+	return c.made;
+}
+
 /* expr, a call that fails by returning NULL or 0, fails with errno err. */
 #define assert_errno(expr, err)              \
 	do {                                 \

@@ -6,6 +6,8 @@
 #include <qsbr/hashmap.h>
 
 #define KEYED qsbr_hashmap
+#define KEYED_NEW(d) qsbr_hashmap_new(d, 0, NULL, NULL, NULL)
+#define KEYED_NEW_ALLOCS 2 /* the header, the first bucket segment (8 buckets) */
 #include "unit_keyed.h"
 
 static bool int_equal(uint64_t a, uint64_t b, void *arg)
@@ -213,28 +215,6 @@ static void test_collisions(void **state)
 	}
 }
 
-static int map_new_call(struct env *e, void *arg)
-{
-	qsbr_hashmap **m = arg;
-
-	*m = qsbr_hashmap_new(e->d, 0, NULL, NULL, NULL);
-	return *m != NULL ? 0 : errno;
-}
-
-/* The calls that fail with ENOMEM: every allocation of the new fails in
- * turn, then an insert's entry; nothing changes. */
-static void test_enomem(void **state)
-{
-	struct env *e = *state;
-	qsbr_hashmap *m = NULL;
-
-	/* The header, then the first bucket segment (8 buckets: all in it). */
-	assert_int_equal(fail_each_alloc(e, map_new_call, &m), 2);
-	keyed_enomem(e, m);
-	assert_int_equal(qsbr_hashmap_size(m), 0);
-	assert_int_equal(qsbr_hashmap_delete(m, NULL, NULL), 0);
-}
-
 /* A bucket segment that cannot be allocated costs a longer walk, from an
  * ancestor bucket: the insert or remove that needed it succeeds, and no
  * block is lost (env_teardown counts them). */
@@ -342,7 +322,7 @@ int main(void)
 		TEST(test_reference),
 		TEST(test_string_keys),
 		TEST(test_collisions),
-		TEST(test_enomem),
+		KEYED_TESTS,
 		TEST(test_segment_failures),
 		TEST(test_lookup_allocates_nothing),
 		TEST(test_delete_visits_each_once),

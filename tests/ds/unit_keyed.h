@@ -4,7 +4,9 @@
  * have insert, remove, lookup and delete calls of one form, named after
  * their type: the including file defines KEYED as qsbr_set or
  * qsbr_hashmap, and keyed(insert) is then qsbr_set_insert or
- * qsbr_hashmap_insert.
+ * qsbr_hashmap_insert.  It also defines KEYED_NEW(d), a new empty one, and
+ * KEYED_NEW_ALLOCS, the allocations that makes, and lists KEYED_TESTS in
+ * its main, with tests of its own.
  */
 #ifndef QSBR_TEST_UNIT_KEYED_H
 #define QSBR_TEST_UNIT_KEYED_H
@@ -50,11 +52,18 @@ static int keyed_insert_5(struct env *e, void *arg)
 	return keyed(insert)(arg, e->t, 5, kval(5));
 }
 
-/* An insert's allocation, its entry, fails: ENOMEM, c unchanged.  c is
- * empty, and any other allocation an insert of 5 may make does not fail
- * the call (the hash map's bucket segments: c has them already). */
-static void keyed_enomem(struct env *e, KEYED *c)
+static void *keyed_new(qsbr_domain *d)
 {
+	return KEYED_NEW(d);
+}
+
+/* Every allocation of a _new fails in turn, then an insert's, its entry:
+ * each gives ENOMEM and changes nothing.  (The hash map's bucket segments
+ * do not fail a call; a new map's few buckets need no more.) */
+static void test_enomem(void **state)
+{
+	struct env *e = *state;
+	KEYED *c = fail_each_new_alloc(e, keyed_new, KEYED_NEW_ALLOCS);
 	void *v;
 
 	assert_int_equal(keyed(insert)(c, e->t, 10, kval(10)), 0);
@@ -66,6 +75,7 @@ static void keyed_enomem(struct env *e, KEYED *c)
 	assert_ptr_equal(v, kval(5));
 	for (uint64_t k = 0; k < 16; k++)
 		assert_int_equal(keyed(lookup)(c, e->t, k, NULL), ENOENT);
+	assert_int_equal(keyed(delete)(c, NULL, NULL), 0);
 }
 
 /*
@@ -111,5 +121,7 @@ static uint64_t keyed_reference(struct env *e, KEYED *c, size_t (*size)(const KE
 	}
 	return n;
 }
+
+#define KEYED_TESTS TEST(test_enomem)
 
 #endif /* QSBR_TEST_UNIT_KEYED_H */

@@ -3,6 +3,8 @@
 #include <qsbr/set.h>
 
 #define KEYED qsbr_set
+#define KEYED_NEW(d) qsbr_set_new(d)
+#define KEYED_NEW_ALLOCS 1 /* the header */
 #include "unit_keyed.h"
 
 static void test_basic(void **state)
@@ -53,26 +55,6 @@ static void test_einval(void **state)
 	keyed_einval(e, s);
 	assert_int_equal(qsbr_set_seek(NULL, e->t, 1, NULL, NULL), EINVAL);
 	assert_int_equal(qsbr_set_seek(s, NULL, 1, NULL, NULL), EINVAL);
-	assert_int_equal(qsbr_set_delete(s, NULL, NULL), 0);
-}
-
-static int set_new_call(struct env *e, void *arg)
-{
-	qsbr_set **s = arg;
-
-	*s = qsbr_set_new(e->d);
-	return *s != NULL ? 0 : errno;
-}
-
-/* Every allocation fails in turn, each with ENOMEM and nothing changed. */
-static void test_enomem(void **state)
-{
-	struct env *e = *state;
-	qsbr_set *s = NULL;
-
-	assert_int_equal(fail_each_alloc(e, set_new_call, &s), 1); /* the header */
-	keyed_enomem(e, s);
-	assert_int_equal(qsbr_set_seek(s, e->t, 0, NULL, NULL), ENOENT);
 	assert_int_equal(qsbr_set_delete(s, NULL, NULL), 0);
 }
 
@@ -142,7 +124,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		TEST(test_basic),
 		TEST(test_einval),
-		TEST(test_enomem),
+		KEYED_TESTS,
 		TEST(test_reference),
 		TEST(test_delete_visits_in_order),
 	};
