@@ -66,8 +66,8 @@
 #define LIST_MARK ((uintptr_t)1)
 
 struct list_node {
-	auptr next; /* the next node's address | LIST_MARK once this node is deleted */
-	uint64_t so;  /* order key */
+	auptr next;  /* the next node's address | LIST_MARK once this node is deleted */
+	uint64_t so; /* order key */
 };
 
 struct list_entry {

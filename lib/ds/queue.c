@@ -39,20 +39,21 @@
  *     and keeps the argument local.)
  *  Q4 The dequeue that retires a node (the old dummy) stores the domain in
  *     its value, for the callback that frees the node through the domain's
- *     allocator.  A dequeue that lost the race for that node, long ago, may
- *     still be reading the value: value is atomic and its loads relaxed, and
- *     such a dequeue's CAS on head fails (head moved past the node before
- *     it; a retired address cannot come back), so what it read is dropped.
- *     A dequeue whose CAS succeeds read the value before its release CAS on
- *     head, and the store comes after the acquire load of head that read
- *     that CAS (or a later one): the read cannot see the store.
+ *     allocator: no field is added for it.  A dequeue that read head while
+ *     the node was still the one after it may be reading the node's value
+ *     then: value is atomic and its loads relaxed, and that dequeue's CAS on
+ *     head fails (head has moved past the node it expects, and a retired
+ *     address cannot come back), so what it read is dropped.  A dequeue
+ *     whose CAS succeeds read the value before that release CAS, which put
+ *     the node at head; the store comes after the acquire load of head that
+ *     read that CAS: the read cannot see the store.
  */
 #include "qsbr/queue.h"
 
 #include "ds.h"
 
 struct qnode {
-	auptr next; /* struct qnode *: NULL until the next node is linked */
+	auptr next;   /* struct qnode *: NULL until the next node is linked */
 	aptr value;   /* written before the enqueue; the domain once retired (Q4) */
 	qsbr_node qn; /* retire header */
 };
