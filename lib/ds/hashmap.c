@@ -20,7 +20,7 @@
  * h is the user's hash (or the key) through a 64-bit finalizer, so the low
  * bits that pick the bucket depend on all the bits of the key.
  *
- * Rules, on top of list.h's L1-L4:
+ * Rules, on top of list.h's L1-L5:
  *  H1 Growth moves nothing.  It is one CAS on log2.  A bucket gets its dummy
  *     lazily, at the first insert or remove that uses it.  The dummy lives in
  *     the bucket array, next to a state word: EMPTY, CLAIMED, READY.  The
@@ -70,23 +70,25 @@ enum { EMPTY = 0, CLAIMED = 1, READY = 2 }; /* a bucket's state (H1) */
 /* 24 bytes; zeroed memory is an EMPTY bucket (lock-free atomics, ds.h). */
 struct bucket {
 	struct list_node dummy;
-	ds_link state;
+	auptr state;
 };
 
+/* Entries added less entries removed through the handles of this shard,
+ * modulo 2^64: one shard may go below zero, their sum does not (but for
+ * the calls that overlap a reading). */
 struct shard {
-	alignas(DS_LINE) _Atomic int64_t n; /* entries added less entries removed */
+	alignas(DS_LINE) au64 n;
 };
 
 struct qsbr_hashmap {
 	/* Read by every call; written when the map grows or gets a segment. */
-	alignas(DS_LINE) _Atomic unsigned log2; /* 2^log2 buckets */
-	qsbr_hashmap_hash_fn *hash;             /* NULL: the key is its own hash */
-	struct list_keys keys;
-	qsbr_domain *domain; /* whose handles the calls take (docs/ds.md) */
-	ds_link segs[NSEGS]; /* struct bucket *: segment s, or 0 */
+	alignas(DS_LINE) au32 log2; /* 2^log2 buckets */
+	qsbr_hashmap_hash_fn *hash; /* NULL: the key is its own hash */
+	struct list_ctx ctx; /* key functions, the domain */
+	auptr segs[NSEGS]; /* struct bucket *: segment s, or 0 */
 
 	/* Memory accounting, written when a segment is made. */
-	alignas(DS_LINE) _Atomic int64_t seg_bytes;
+	alignas(DS_LINE) au64 seg_bytes;
 
 	struct shard count[SHARDS];
 };
@@ -136,7 +138,7 @@ static inline unsigned top_bit(uint64_t b)
 
 static inline uint64_t hash_of(const qsbr_hashmap *m, uint64_t key)
 {
-	return mix64(m->hash != NULL ? m->hash(key, m->keys.arg) : key);
+	return mix64(m->hash != NULL ? m->hash(key, m->ctx.arg) : key);
 }
 
 static inline uint64_t so_entry(uint64_t h)
@@ -157,7 +159,7 @@ static inline uint64_t parent_of(uint64_t b)
 /* H2: relaxed, any value of log2 is a correct start. */
 static inline uint64_t bucket_of(const qsbr_hashmap *m, uint64_t h)
 {
-	return h & ((UINT64_C(1) << u32_load_relaxed(&m->log2)) - 1);
+	return h & ((UINT64_C(1) << load_relaxed(&m->log2)) - 1);
 }
 
 /* ---- Buckets ---------------------------------------------------------- */
@@ -188,23 +190,24 @@ static struct bucket *bucket_at(qsbr_hashmap *m, uint64_t b, bool alloc)
 	unsigned s = seg_of(b, &i);
 	/* H3: acquire, pairs with the release CAS below: the segment's zeroed
 	 * buckets are visible. */
-	uintptr_t seg = link_load_acquire(&m->segs[s]);
+	uintptr_t seg = load_acquire(&m->segs[s]);
 	struct bucket *fresh;
 	uintptr_t expected = 0;
 
 	if (seg != 0 || !alloc)
 		return seg != 0 ? &((struct bucket *)seg)[i] : NULL;
-	fresh = calloc(seg_len(s), sizeof(struct bucket));
+	fresh = ds_alloc_zeroed(m->ctx.domain, seg_len(s), sizeof(struct bucket),
+				alignof(struct bucket));
 	if (fresh == NULL)
 		return NULL;
 	/* H3: release publishes the zeroed buckets; pairs with the acquire
 	 * load above.  Failure (acquire): another thread's segment won; use
 	 * it. */
-	if (!link_cas_acq_rel(&m->segs[s], &expected, (uintptr_t)fresh)) {
-		free(fresh); /* never published */
+	if (!cas_strong_acq_rel_acquire(&m->segs[s], &expected, (uintptr_t)fresh)) {
+		qsbr__domain_free(m->ctx.domain, fresh); /* never published */
 		return &((struct bucket *)expected)[i];
 	}
-	count_add_relaxed(&m->seg_bytes, (int64_t)(seg_len(s) * sizeof(struct bucket)));
+	fetch_add_relaxed(&m->seg_bytes, seg_len(s) * sizeof(struct bucket));
 	return &fresh[i];
 }
 
@@ -212,7 +215,7 @@ static inline bool bucket_ready(const struct bucket *bk)
 {
 	/* H1: acquire, pairs with the release store of READY in bucket_start:
 	 * the dummy is linked and its fields are visible. */
-	return bk != NULL && link_load_acquire(&bk->state) == READY;
+	return bk != NULL && load_acquire(&bk->state) == READY;
 }
 
 /* H2: where a lookup for bucket b starts: its dummy, or the nearest READY
@@ -241,14 +244,14 @@ static struct list_node *bucket_start(qsbr_hashmap *m, qsbr_thread *t, uint64_t 
 	parent = bucket_start(m, t, parent_of(b)); /* b != 0, as above */
 	/* H1: relaxed, the claim publishes nothing: only the claimer touches
 	 * the dummy until it stores READY. */
-	if (bk == NULL || !link_cas_relaxed(&bk->state, &state, CLAIMED))
+	if (bk == NULL || !cas_strong_relaxed(&bk->state, &state, CLAIMED))
 		return parent;
 	bk->dummy.so = so_dummy(b);
-	if (list_insert(&parent->next, &bk->dummy, false, 0, &m->keys, t) != NULL)
+	if (list_insert(&parent->next, &bk->dummy, false, 0, &m->ctx, t) != NULL)
 		abort(); /* a second dummy with this order key: cannot happen (H1) */
 	/* H1: release, pairs with the acquire load in bucket_ready: the dummy
 	 * is linked (list_insert's CAS comes first) and its fields written. */
-	link_store_release(&bk->state, READY);
+	store_release(&bk->state, READY);
 	return &bk->dummy;
 }
 
@@ -256,31 +259,34 @@ static struct list_node *bucket_start(qsbr_hashmap *m, qsbr_thread *t, uint64_t 
 
 static uint64_t entries(const qsbr_hashmap *m)
 {
-	int64_t n = 0;
+	uint64_t n = 0;
 
 	for (int i = 0; i < SHARDS; i++)
-		n += count_load_relaxed(&m->count[i].n);
-	return n > 0 ? (uint64_t)n : 0;
+		n += load_relaxed(&m->count[i].n);
+	return n <= (uint64_t)INT64_MAX ? n : 0; /* below zero: removes counted first */
 }
 
 static void grow_check(qsbr_hashmap *m)
 {
 	uint64_t n = entries(m);
-	unsigned log2 = u32_load_relaxed(&m->log2), want = log2;
+	unsigned log2 = load_relaxed(&m->log2), want = log2;
 
 	while (want < MAX_LOG2 && n > ((uint64_t)LOAD << want))
 		want++;
 	/* H2: relaxed, log2 publishes nothing. */
-	while (want > log2 && !u32_cas_relaxed(&m->log2, &log2, want))
+	while (want > log2 && !cas_weak_relaxed(&m->log2, &log2, want))
 		;
 }
 
-static void count_add(qsbr_hashmap *m, const qsbr_thread *t, int64_t d)
+/* One entry more (add) or less. */
+static void count_add(qsbr_hashmap *m, const qsbr_thread *t, bool add)
 {
 	uint64_t h = (uint64_t)(uintptr_t)t * UINT64_C(0x9e3779b97f4a7c15);
-	int64_t n = count_add_relaxed(&m->count[h >> 60].n, d); /* SHARDS == 16 */
+	au64 *n = &m->count[h >> 60].n; /* SHARDS == 16 */
 
-	if (d > 0 && n % CHECK_EVERY == 0)
+	if (!add)
+		fetch_sub_relaxed(n, 1);
+	else if ((fetch_add_relaxed(n, 1) + 1) % CHECK_EVERY == 0)
 		grow_check(m);
 }
 
@@ -302,30 +308,30 @@ qsbr_hashmap *qsbr_hashmap_new(qsbr_domain *d, size_t size_hint, qsbr_hashmap_ha
 	m = ds_header_new(d, sizeof(*m));
 	if (m == NULL)
 		return NULL;
-	seg0 = calloc(seg_len(0), sizeof(struct bucket));
+	seg0 = ds_alloc_zeroed(d, seg_len(0), sizeof(struct bucket), alignof(struct bucket));
 	if (seg0 == NULL) {
-		free(m);
+		qsbr__domain_free(d, m);
 		errno = ENOMEM;
 		return NULL;
 	}
 	/* Up to 2^32 buckets from the hint; beyond, growth decides. */
 	while (log2 < MAX_LOG2 && log2 < 32 && ((uint64_t)1 << log2) < (uint64_t)size_hint)
 		log2++;
-	u32_init(&m->log2, log2);
+	store_relaxed(&m->log2, log2);
 	m->hash = hash;
-	m->keys.equal = equal;
-	m->keys.arg = arg;
-	m->domain = d;
+	m->ctx.equal = equal;
+	m->ctx.arg = arg;
+	m->ctx.domain = d;
 	for (int s = 0; s < NSEGS; s++)
-		link_init(&m->segs[s], 0);
+		store_relaxed(&m->segs[s], 0);
 	/* Bucket 0's dummy starts the list. */
 	seg0[0].dummy.so = so_dummy(0);
-	link_init(&seg0[0].dummy.next, 0);
-	link_init(&seg0[0].state, READY);
-	link_init(&m->segs[0], (uintptr_t)seg0);
-	count_init(&m->seg_bytes, (int64_t)(seg_len(0) * sizeof(struct bucket)));
+	store_relaxed(&seg0[0].dummy.next, 0);
+	store_relaxed(&seg0[0].state, READY);
+	store_relaxed(&m->segs[0], (uintptr_t)seg0);
+	store_relaxed(&m->seg_bytes, seg_len(0) * sizeof(struct bucket));
 	for (int i = 0; i < SHARDS; i++)
-		count_init(&m->count[i].n, 0);
+		store_relaxed(&m->count[i].n, 0);
 	return m;
 }
 
@@ -338,23 +344,27 @@ int qsbr_hashmap_delete(qsbr_hashmap *m, void (*fn)(uint64_t key, void *value, v
 	/* No call runs any more: relaxed loads, and plain frees of the entries
 	 * still linked (an entry is retired only by whoever unlinked it).  The
 	 * dummies live in the segments. */
-	v = link_load_relaxed(&((struct bucket *)link_load_relaxed(&m->segs[0]))->dummy.next);
+	v = load_relaxed(&((struct bucket *)load_relaxed(&m->segs[0]))->dummy.next);
 	while (v != 0) {
 		struct list_node *n = list_ptr(v);
 
-		v = link_load_relaxed(&n->next);
+		v = load_relaxed(&n->next);
 		if (n->so & 1) { /* an entry; marked: removed, its value returned */
 			struct list_entry *e = list_entry_of(n);
 
 			if (fn != NULL && !(v & LIST_MARK))
-				fn(e->key, e->value, arg);
-			free(e);
+				fn(e->key, load_relaxed(&e->value), arg);
+			qsbr__domain_free(m->ctx.domain, e);
 		}
 		v &= ~LIST_MARK;
 	}
-	for (int s = 0; s < NSEGS; s++)
-		free((void *)link_load_relaxed(&m->segs[s]));
-	free(m);
+	for (int s = 0; s < NSEGS; s++) {
+		void *seg = (void *)load_relaxed(&m->segs[s]);
+
+		if (seg != NULL)
+			qsbr__domain_free(m->ctx.domain, seg);
+	}
+	qsbr__domain_free(m->ctx.domain, m);
 	return 0;
 }
 
@@ -366,55 +376,50 @@ int qsbr_hashmap_insert(qsbr_hashmap *m, qsbr_thread *t, uint64_t key, void *val
 
 	if (m == NULL || t == NULL)
 		return EINVAL;
+	h = hash_of(m, key);
 	/* First: on ENOMEM nothing has changed. */
-	e = malloc(sizeof(*e));
+	e = list_entry_new(m->ctx.domain, so_entry(h), key, value);
 	if (e == NULL)
 		return ENOMEM;
-	h = hash_of(m, key);
-	e->node.so = so_entry(h);
-	e->key = key;
-	e->value = value;
 	start = bucket_start(m, t, bucket_of(m, h));
-	if (list_insert(&start->next, &e->node, true, key, &m->keys, t) != NULL) {
-		free(e); /* never published */
+	if (list_insert(&start->next, &e->node, true, key, &m->ctx, t) != NULL) {
+		qsbr__domain_free(m->ctx.domain, e); /* never published */
 		return EEXIST;
 	}
-	count_add(m, t, 1);
+	count_add(m, t, true);
 	return 0;
 }
 
 int qsbr_hashmap_remove(qsbr_hashmap *m, qsbr_thread *t, uint64_t key, void **value)
 {
-	struct list_entry *e;
 	struct list_node *start;
 	uint64_t h;
+	void *v;
 
 	if (m == NULL || t == NULL)
 		return EINVAL;
 	h = hash_of(m, key);
 	start = bucket_start(m, t, bucket_of(m, h));
-	e = list_remove(&start->next, so_entry(h), key, &m->keys, t);
-	if (e == NULL)
+	if (!list_remove(&start->next, so_entry(h), key, &m->ctx, t, &v))
 		return ENOENT;
 	if (value != NULL)
-		*value = e->value;
-	count_add(m, t, -1);
+		*value = v;
+	count_add(m, t, false);
 	return 0;
 }
 
 int qsbr_hashmap_lookup(const qsbr_hashmap *m, qsbr_thread *t, uint64_t key, void **value)
 {
-	const struct list_entry *e;
 	uint64_t h;
+	void *v;
 
 	if (m == NULL || t == NULL)
 		return EINVAL;
 	h = hash_of(m, key);
-	e = list_lookup(&bucket_peek(m, bucket_of(m, h))->next, so_entry(h), key, &m->keys);
-	if (e == NULL)
+	if (!list_lookup(&bucket_peek(m, bucket_of(m, h))->next, so_entry(h), key, &m->ctx, &v))
 		return ENOENT;
 	if (value != NULL)
-		*value = e->value;
+		*value = v;
 	return 0;
 }
 
@@ -433,7 +438,7 @@ size_t qsbr_hashmap_buckets(const qsbr_hashmap *m)
 		errno = EINVAL;
 		return 0;
 	}
-	return (size_t)1 << u32_load_relaxed(&m->log2);
+	return (size_t)1 << load_relaxed(&m->log2);
 }
 
 size_t qsbr_hashmap_memory(const qsbr_hashmap *m)
@@ -442,6 +447,6 @@ size_t qsbr_hashmap_memory(const qsbr_hashmap *m)
 		errno = EINVAL;
 		return 0;
 	}
-	return sizeof(*m) + (size_t)count_load_relaxed(&m->seg_bytes) +
+	return sizeof(*m) + (size_t)load_relaxed(&m->seg_bytes) +
 	       (size_t)entries(m) * sizeof(struct list_entry);
 }

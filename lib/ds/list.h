@@ -38,6 +38,18 @@
  *     only on a node whose next they read unmarked during the call: the key
  *     of a removed entry is compared only by calls that overlap its removal,
  *     so its owner may retire what the key points to once remove returns.
+ *  L5 The domain in the value.  The thread that retires an entry (L3)
+ *     stores the structure's domain in its value, with a release, for the
+ *     callback that frees the entry through the domain's allocator: no
+ *     field is added for it.  Calls that still hold the entry may read the
+ *     value meanwhile, so it is atomic, and each reads it with an acquire
+ *     before the load of next that shows the entry unmarked, and keeps it
+ *     only then.  The retirer saw the entry marked before its store (it
+ *     marked it, or loaded its marked next), so a value load that reads the
+ *     domain synchronizes with the store, and a load of next after it sees
+ *     the mark (coherence): an unmarked next vouches for the value read
+ *     before it.  A remove reads the value before its mark CAS: if the CAS
+ *     succeeds, nobody had marked the entry, let alone stored over it.
  *
  * Inserting into a run: every insert of a node with order key s goes in front
  * of the run of s (after the last node with a smaller so), by a CAS on that
@@ -54,28 +66,30 @@
 #define LIST_MARK ((uintptr_t)1)
 
 struct list_node {
-	ds_link next; /* the next node's address | LIST_MARK once this node is deleted */
-	uint64_t so;  /* order key */
+	auptr next;  /* the next node's address | LIST_MARK once this node is deleted */
+	uint64_t so; /* order key */
 };
 
 struct list_entry {
 	struct list_node node;
 	uint64_t key;
-	void *value;
+	aptr value;   /* the user's value; the domain once retired (L5) */
 	qsbr_node qn; /* retire header: the library's from the retire on */
 };
 
 typedef bool list_equal_fn(uint64_t a, uint64_t b, void *arg);
 
-struct list_keys {
+/* What a structure passes to every list operation. */
+struct list_ctx {
 	list_equal_fn *equal; /* NULL: keys are equal when their values are */
 	void *arg;
+	qsbr_domain *domain; /* whose handles the calls take and whose allocator serves */
 };
 
 /* Where a node of some order key goes: cur, the first unmarked node at or
  * past it (or NULL), and prev, the unmarked link that held cur. */
 struct list_pos {
-	ds_link *prev;
+	auptr *prev;
 	struct list_node *cur;
 };
 
@@ -89,23 +103,45 @@ static inline struct list_entry *list_entry_of(const struct list_node *n)
 	return ds_container_of(n, struct list_entry, node);
 }
 
-static inline bool list_key_equal(const struct list_node *n, uint64_t key, const struct list_keys *k)
+static inline bool list_key_equal(const struct list_node *n, uint64_t key, const struct list_ctx *c)
 {
 	const struct list_entry *e = list_entry_of(n);
 
-	return k->equal != NULL ? k->equal(e->key, key, k->arg) : e->key == key;
+	return c->equal != NULL ? c->equal(e->key, key, c->arg) : e->key == key;
+}
+
+/* A new entry for domain d, not yet linked, or NULL. */
+static inline struct list_entry *list_entry_new(qsbr_domain *d, uint64_t so, uint64_t key,
+						void *value)
+{
+	struct list_entry *e = ds_new(d, struct list_entry);
+
+	if (e != NULL) {
+		e->node.so = so;
+		e->key = key;
+		/* Relaxed: published by the CAS that links e (L1). */
+		store_relaxed(&e->value, value);
+	}
+	return e;
 }
 
 static inline void list_entry_free(qsbr_node *qn)
 {
-	free(ds_container_of(qn, struct list_entry, qn));
+	struct list_entry *e = ds_container_of(qn, struct list_entry, qn);
+
+	/* L5: relaxed, the retire hands the entry over with what was stored
+	 * before it. */
+	qsbr__domain_free(load_relaxed(&e->value), e);
 }
 
 /* L3: called once per entry, by the thread whose CAS unlinked it. */
-static inline void list_retire(qsbr_thread *t, struct list_node *n)
+static inline void list_retire(qsbr_thread *t, struct list_node *n, const struct list_ctx *c)
 {
 	struct list_entry *e = list_entry_of(n);
 
+	/* L5: release, pairs with the acquire loads of value in list_remove,
+	 * list_lookup and list_seek. */
+	store_release(&e->value, (void *)c->domain);
 	qsbr_retire_node_sized(t, &e->qn, list_entry_free, sizeof(*e));
 }
 
@@ -117,11 +153,11 @@ static inline void list_retire(qsbr_thread *t, struct list_node *n)
  * found or NULL; either way *pos is where a node of so goes (in front of its
  * run).
  */
-static inline struct list_node *list_find(ds_link *start, uint64_t so, bool want_key, uint64_t key,
-					  const struct list_keys *k, qsbr_thread *t,
+static inline struct list_node *list_find(auptr *start, uint64_t so, bool want_key, uint64_t key,
+					  const struct list_ctx *c, qsbr_thread *t,
 					  struct list_pos *pos)
 {
-	ds_link *prev, *run_prev;
+	auptr *prev, *run_prev;
 	struct list_node *cur, *run_cur;
 	uintptr_t v;
 
@@ -130,7 +166,7 @@ retry:
 	run_prev = NULL;
 	run_cur = NULL;
 	/* L1: acquire, pairs with the release CAS that linked the first node. */
-	v = link_load_acquire(prev);
+	v = load_acquire(prev);
 	for (;;) {
 		uintptr_t next;
 
@@ -139,7 +175,7 @@ retry:
 			break;
 		/* L1: acquire, pairs with the release CAS that last wrote
 		 * cur->next (the mark continues its release sequence). */
-		next = link_load_acquire(&cur->next);
+		next = load_acquire(&cur->next);
 		if (next & LIST_MARK) {
 			uintptr_t expected = (uintptr_t)cur;
 
@@ -148,9 +184,9 @@ retry:
 			 * visible to whoever loads *prev next; pairs with the
 			 * acquire loads of links.  Failure: *prev moved or got
 			 * marked; start over. */
-			if (!link_cas_release(prev, &expected, next & ~LIST_MARK))
+			if (!cas_strong_release_relaxed(prev, &expected, next & ~LIST_MARK))
 				goto retry;
-			list_retire(t, cur);
+			list_retire(t, cur, c);
 			v = next & ~LIST_MARK;
 			continue;
 		}
@@ -161,7 +197,7 @@ retry:
 				run_prev = prev;
 				run_cur = cur;
 			}
-			if (!want_key || list_key_equal(cur, key, k)) {
+			if (!want_key || list_key_equal(cur, key, c)) {
 				pos->prev = prev;
 				pos->cur = cur;
 				return cur;
@@ -181,22 +217,22 @@ retry:
  * key (want_key), or a node with the same so (a dummy).  Returns NULL once n
  * is linked, else the match; n then stays the caller's, never published.
  */
-static inline struct list_node *list_insert(ds_link *start, struct list_node *n, bool want_key,
-					    uint64_t key, const struct list_keys *k, qsbr_thread *t)
+static inline struct list_node *list_insert(auptr *start, struct list_node *n, bool want_key,
+					    uint64_t key, const struct list_ctx *c, qsbr_thread *t)
 {
 	for (;;) {
 		struct list_pos pos;
-		struct list_node *found = list_find(start, n->so, want_key, key, k, t, &pos);
+		struct list_node *found = list_find(start, n->so, want_key, key, c, t, &pos);
 		uintptr_t expected = (uintptr_t)pos.cur;
 
 		if (found != NULL)
 			return found;
 		/* Relaxed: n is not published yet; the CAS below does that. */
-		link_store_relaxed(&n->next, (uintptr_t)pos.cur);
+		store_relaxed(&n->next, (uintptr_t)pos.cur);
 		/* L1: release publishes n's fields; pairs with the acquire
 		 * loads of links.  Failure: the run's front changed; search
 		 * again. */
-		if (link_cas_release(pos.prev, &expected, (uintptr_t)n))
+		if (cas_strong_release_relaxed(pos.prev, &expected, (uintptr_t)n))
 			return NULL;
 	}
 }
@@ -204,78 +240,98 @@ static inline struct list_node *list_insert(ds_link *start, struct list_node *n,
 /*
  * Deletes the entry with key from the run of so: marks it (the remove takes
  * effect), then unlinks and retires it, or leaves that to a search.  Returns
- * the entry, readable until the caller's next quiescent state, or NULL.
+ * whether it found the entry, and its value in *value.
  */
-static inline struct list_entry *list_remove(ds_link *start, uint64_t so, uint64_t key,
-					     const struct list_keys *k, qsbr_thread *t)
+static inline bool list_remove(auptr *start, uint64_t so, uint64_t key, const struct list_ctx *c,
+			       qsbr_thread *t, void **value)
 {
 	for (;;) {
 		struct list_pos pos;
-		struct list_node *cur = list_find(start, so, true, key, k, t, &pos);
+		struct list_node *cur = list_find(start, so, true, key, c, t, &pos);
 		uintptr_t next;
 
 		if (cur == NULL)
-			return NULL;
+			return false;
+		/* L5: acquire, pairs with the release store in list_retire:
+		 * the user's value if the mark below succeeds. */
+		*value = load_acquire(&list_entry_of(cur)->value);
 		/* L1: acquire, pairs with the release CAS that wrote cur->next. */
-		next = link_load_acquire(&cur->next);
+		next = load_acquire(&cur->next);
 		while (!(next & LIST_MARK)) {
 			/* L2: the mark freezes cur->next.  Acquire, on failure
 			 * too: we go on with the value read, and publish it
-			 * in prev below (L1). */
-			if (link_cas_acquire(&cur->next, &next, next | LIST_MARK)) {
+			 * in prev below (L1).  Weak: a spurious failure tries
+			 * again with the same value. */
+			if (cas_weak_acquire(&cur->next, &next, next | LIST_MARK)) {
 				uintptr_t expected = (uintptr_t)cur;
 
 				/* L1, L3: unlink, as in list_find. */
-				if (link_cas_release(pos.prev, &expected, next))
-					list_retire(t, cur);
+				if (cas_strong_release_relaxed(pos.prev, &expected, next))
+					list_retire(t, cur, c);
 				else /* prev moved: a search unlinks cur */
-					list_find(start, so, true, key, k, t, &pos);
-				return list_entry_of(cur);
+					list_find(start, so, true, key, c, t, &pos);
+				return true;
 			}
 		}
 		/* Another remove marked it first; the search unlinks it. */
 	}
 }
 
-/* L4: the entry with key in the run of so, present at some moment during the
- * call, or NULL.  Reads only. */
-static inline struct list_entry *list_lookup(const ds_link *start, uint64_t so, uint64_t key,
-					     const struct list_keys *k)
+/* L4: whether the entry with key is in the run of so, present at some moment
+ * during the call; its value then in *value.  Reads only.  An entry's so:
+ * never a dummy's. */
+static inline bool list_lookup(const auptr *start, uint64_t so, uint64_t key,
+			       const struct list_ctx *c, void **value)
 {
 	/* L1: acquire, pairs with the release CAS that linked the node. */
-	uintptr_t v = link_load_acquire(start);
+	uintptr_t v = load_acquire(start);
 
 	for (;;) {
 		const struct list_node *cur = list_ptr(v);
 		uintptr_t next;
+		void *val = NULL;
 
 		if (cur == NULL || cur->so > so)
-			return NULL;
+			return false;
+		/* L5: acquire, pairs with the release store in list_retire;
+		 * before the load of next that vouches for it. */
+		if (cur->so == so)
+			val = load_acquire(&list_entry_of(cur)->value);
 		/* L1: as above, for the node after cur. */
-		next = link_load_acquire(&cur->next);
-		if (cur->so == so && !(next & LIST_MARK) && list_key_equal(cur, key, k))
-			return list_entry_of(cur);
+		next = load_acquire(&cur->next);
+		if (cur->so == so && !(next & LIST_MARK) && list_key_equal(cur, key, c)) {
+			*value = val;
+			return true;
+		}
 		v = next;
 	}
 }
 
-/* L4: the first entry with an order key at or above so, present at some
- * moment during the call, or NULL.  Reads only; the set's (no dummies). */
-static inline struct list_entry *list_seek(const ds_link *start, uint64_t so)
+/* L4: whether an entry has an order key at or above so; the first such,
+ * present at some moment during the call, then in *key and *value.  Reads
+ * only; the set's (no dummies). */
+static inline bool list_seek(const auptr *start, uint64_t so, uint64_t *key, void **value)
 {
 	/* L1: acquire, pairs with the release CAS that linked the node. */
-	uintptr_t v = link_load_acquire(start);
+	uintptr_t v = load_acquire(start);
 
 	for (;;) {
 		const struct list_node *cur = list_ptr(v);
 		uintptr_t next;
+		void *val = NULL;
 
 		if (cur == NULL)
-			return NULL;
+			return false;
+		/* L5: as in list_lookup. */
+		if (cur->so >= so)
+			val = load_acquire(&list_entry_of(cur)->value);
 		/* L1: as above. */
-		next = link_load_acquire(&cur->next);
-		if (cur->so >= so && !(next & LIST_MARK))
-			return list_entry_of(cur);
+		next = load_acquire(&cur->next);
+		if (cur->so >= so && !(next & LIST_MARK)) {
+			*key = list_entry_of(cur)->key;
+			*value = val;
+			return true;
+		}
 		v = next;
 	}
 }

@@ -37,37 +37,52 @@
  *     enqueue that left it behind is online until it moves tail on, so the
  *     node's grace period cannot end first.  The check is Michael and Scott's
  *     and keeps the argument local.)
+ *  Q4 The dequeue that retires a node (the old dummy) stores the domain in
+ *     its value, for the callback that frees the node through the domain's
+ *     allocator: no field is added for it.  A dequeue that read head while
+ *     the node was still the one after it may be reading the node's value
+ *     then: value is atomic and its loads relaxed, and that dequeue's CAS on
+ *     head fails (head has moved past the node it expects, and a retired
+ *     address cannot come back), so what it read is dropped.  A dequeue
+ *     whose CAS succeeds read the value before that release CAS, which put
+ *     the node at head; the store comes after the acquire load of head that
+ *     read that CAS: the read cannot see the store.
  */
 #include "qsbr/queue.h"
 
 #include "ds.h"
 
 struct qnode {
-	ds_link next; /* struct qnode *: NULL until the next node is linked */
-	void *value;  /* written before the enqueue; unused once the node is the dummy */
+	auptr next;   /* struct qnode *: NULL until the next node is linked */
+	aptr value;   /* written before the enqueue; the domain once retired (Q4) */
 	qsbr_node qn; /* retire header */
 };
 
 struct qsbr_queue {
-	alignas(DS_LINE) ds_link head; /* struct qnode *: the dummy */
-	qsbr_domain *domain; /* whose handles the calls take (docs/ds.md) */
-	alignas(DS_LINE) ds_link tail; /* struct qnode *: the last node, or the one before */
+	alignas(DS_LINE) auptr head; /* struct qnode *: the dummy */
+	qsbr_domain *domain; /* whose handles the calls take and whose allocator serves */
+	alignas(DS_LINE) auptr tail; /* struct qnode *: the last node, or the one before */
 };
 
-static struct qnode *qnode_new(void *value)
+/* Relaxed stores: the node is not shared yet (Q1 publishes it). */
+static struct qnode *qnode_new(qsbr_domain *d, void *value)
 {
-	struct qnode *n = malloc(sizeof(*n));
+	struct qnode *n = ds_new(d, struct qnode);
 
 	if (n != NULL) {
-		link_init(&n->next, 0);
-		n->value = value;
+		store_relaxed(&n->next, 0);
+		store_relaxed(&n->value, value);
 	}
 	return n;
 }
 
 static void qnode_free(qsbr_node *qn)
 {
-	free(ds_container_of(qn, struct qnode, qn));
+	struct qnode *n = ds_container_of(qn, struct qnode, qn);
+
+	/* Q4: relaxed, the retire hands the node over with what was stored
+	 * before it. */
+	qsbr__domain_free(load_relaxed(&n->value), n);
 }
 
 qsbr_queue *qsbr_queue_new(qsbr_domain *d)
@@ -78,14 +93,14 @@ qsbr_queue *qsbr_queue_new(qsbr_domain *d)
 	q = ds_header_new(d, sizeof(*q));
 	if (q == NULL)
 		return NULL;
-	dummy = qnode_new(NULL);
+	dummy = qnode_new(d, NULL);
 	if (dummy == NULL) {
-		free(q);
+		qsbr__domain_free(d, q);
 		errno = ENOMEM;
 		return NULL;
 	}
-	link_init(&q->head, (uintptr_t)dummy);
-	link_init(&q->tail, (uintptr_t)dummy);
+	store_relaxed(&q->head, (uintptr_t)dummy);
+	store_relaxed(&q->tail, (uintptr_t)dummy);
 	q->domain = d;
 	return q;
 }
@@ -97,16 +112,16 @@ int qsbr_queue_delete(qsbr_queue *q, void (*fn)(void *value, void *arg), void *a
 	if (q == NULL)
 		return EINVAL;
 	/* No call runs any more: the dummy and the nodes after it are ours. */
-	n = (struct qnode *)link_load_relaxed(&q->head);
+	n = (struct qnode *)load_relaxed(&q->head);
 	for (bool dummy = true; n != NULL; dummy = false) {
-		struct qnode *next = (struct qnode *)link_load_relaxed(&n->next);
+		struct qnode *next = (struct qnode *)load_relaxed(&n->next);
 
 		if (fn != NULL && !dummy)
-			fn(n->value, arg);
-		free(n);
+			fn(load_relaxed(&n->value), arg);
+		qsbr__domain_free(q->domain, n);
 		n = next;
 	}
-	free(q);
+	qsbr__domain_free(q->domain, q);
 	return 0;
 }
 
@@ -116,18 +131,18 @@ int qsbr_queue_enqueue(qsbr_queue *q, qsbr_thread *t, void *value)
 
 	if (q == NULL || t == NULL)
 		return EINVAL;
-	n = qnode_new(value);
+	n = qnode_new(q->domain, value);
 	if (n == NULL)
 		return ENOMEM;
 	for (;;) {
 		/* Q2: acquire, pairs with the release CAS that set tail: last's
 		 * fields are visible.  last may be dequeued and retired now, but
 		 * not freed before our next quiescent state. */
-		uintptr_t tail = link_load_acquire(&q->tail);
+		uintptr_t tail = load_acquire(&q->tail);
 		struct qnode *last = (struct qnode *)tail;
 		/* Q1: acquire, pairs with the release CAS that linked the node
 		 * after last. */
-		uintptr_t next = link_load_acquire(&last->next);
+		uintptr_t next = load_acquire(&last->next);
 
 		if (next == 0) {
 			uintptr_t expected = 0;
@@ -135,16 +150,16 @@ int qsbr_queue_enqueue(qsbr_queue *q, qsbr_thread *t, void *value)
 			/* Q1: release publishes n's fields; pairs with the
 			 * acquire loads of next links.  Failure: another node
 			 * got there first; start over. */
-			if (link_cas_release(&last->next, &expected, (uintptr_t)n)) {
+			if (cas_strong_release_relaxed(&last->next, &expected, (uintptr_t)n)) {
 				/* Q2: release, pairs with the acquire loads of
 				 * tail.  Failure: someone helped it on already. */
-				link_cas_release(&q->tail, &tail, (uintptr_t)n);
+				cas_strong_release_relaxed(&q->tail, &tail, (uintptr_t)n);
 				return 0;
 			}
 		} else {
 			/* tail lags: help it on.  Q2: release, pairs with the
 			 * acquire loads of tail; we reached next through Q1. */
-			link_cas_release(&q->tail, &tail, next);
+			cas_strong_release_relaxed(&q->tail, &tail, next);
 		}
 	}
 }
@@ -157,12 +172,12 @@ int qsbr_queue_dequeue(qsbr_queue *q, qsbr_thread *t, void **value)
 		/* Q2, Q3: acquire, pairs with the release CAS that moved head
 		 * here: first's fields are visible, and the tail read below is
 		 * no older than the one that CAS relied on. */
-		uintptr_t head = link_load_acquire(&q->head);
+		uintptr_t head = load_acquire(&q->head);
 		/* Q3: relaxed, only compared and used as a CAS's expected value. */
-		uintptr_t tail = link_load_relaxed(&q->tail);
+		uintptr_t tail = load_relaxed(&q->tail);
 		struct qnode *first = (struct qnode *)head;
 		/* Q1: acquire, pairs with the release CAS that linked next. */
-		uintptr_t next = link_load_acquire(&first->next);
+		uintptr_t next = load_acquire(&first->next);
 		void *v;
 
 		if (next == 0)
@@ -171,16 +186,19 @@ int qsbr_queue_dequeue(qsbr_queue *q, qsbr_thread *t, void **value)
 			/* Q3: tail lags behind an enqueue; help it on before
 			 * moving head.  Q2: release, pairs with the acquire
 			 * loads of tail. */
-			link_cas_release(&q->tail, &tail, next);
+			cas_strong_release_relaxed(&q->tail, &tail, next);
 			continue;
 		}
-		v = ((struct qnode *)next)->value;
+		/* Q4: relaxed, kept only if the CAS below succeeds. */
+		v = load_relaxed(&((struct qnode *)next)->value);
 		/* Q2: release, pairs with the acquire load of head above: the
 		 * next dequeuer sees next's fields and a tail past first (Q3).
 		 * Failure: another dequeue won; start over. */
-		if (link_cas_release(&q->head, &head, next)) {
+		if (cas_strong_release_relaxed(&q->head, &head, next)) {
 			if (value != NULL)
 				*value = v;
+			/* Q4: relaxed, read by the callback only. */
+			store_relaxed(&first->value, (void *)q->domain);
 			qsbr_retire_node_sized(t, &first->qn, qnode_free, sizeof(*first));
 			return 0;
 		}

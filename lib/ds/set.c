@@ -3,7 +3,7 @@
  * set.c: the ordered set (qsbr/set.h), one sorted list (list.h) whose order
  * key is the user's key.  The head is a node of the set that is never
  * deleted; its link is the list's start.  Every call is one list operation,
- * so the rules L1-L4 of list.h are the whole argument.
+ * so the rules L1-L5 of list.h are the whole argument.
  */
 #include "qsbr/set.h"
 
@@ -11,11 +11,10 @@
 
 struct qsbr_set {
 	alignas(DS_LINE) struct list_node head; /* its next: the first entry */
-	qsbr_domain *domain; /* whose handles the calls take (docs/ds.md) */
+	/* Every key is its own order key, and equal keys are equal values:
+	 * no equal function; and the domain. */
+	struct list_ctx ctx;
 };
-
-/* Every key is its own order key, and equal keys are equal values. */
-static const struct list_keys set_keys = { NULL, NULL };
 
 qsbr_set *qsbr_set_new(qsbr_domain *d)
 {
@@ -24,8 +23,8 @@ qsbr_set *qsbr_set_new(qsbr_domain *d)
 	s = ds_header_new(d, sizeof(*s));
 	if (s == NULL)
 		return NULL;
-	link_init(&s->head.next, 0);
-	s->domain = d;
+	store_relaxed(&s->head.next, 0);
+	s->ctx.domain = d;
 	return s;
 }
 
@@ -37,17 +36,17 @@ int qsbr_set_delete(qsbr_set *s, void (*fn)(uint64_t key, void *value, void *arg
 		return EINVAL;
 	/* No call runs any more: relaxed loads, and plain frees of what is
 	 * still linked (a node is retired only by whoever unlinked it). */
-	v = link_load_relaxed(&s->head.next);
+	v = load_relaxed(&s->head.next);
 	while (v != 0) {
 		struct list_entry *e = list_entry_of(list_ptr(v));
 
-		v = link_load_relaxed(&e->node.next);
+		v = load_relaxed(&e->node.next);
 		if (fn != NULL && !(v & LIST_MARK)) /* marked: removed, its value returned */
-			fn(e->key, e->value, arg);
-		free(e);
+			fn(e->key, load_relaxed(&e->value), arg);
+		qsbr__domain_free(s->ctx.domain, e);
 		v &= ~LIST_MARK;
 	}
-	free(s);
+	qsbr__domain_free(s->ctx.domain, s);
 	return 0;
 }
 
@@ -57,14 +56,11 @@ int qsbr_set_insert(qsbr_set *s, qsbr_thread *t, uint64_t key, void *value)
 
 	if (s == NULL || t == NULL)
 		return EINVAL;
-	e = malloc(sizeof(*e));
+	e = list_entry_new(s->ctx.domain, key, key, value);
 	if (e == NULL)
 		return ENOMEM;
-	e->node.so = key;
-	e->key = key;
-	e->value = value;
-	if (list_insert(&s->head.next, &e->node, true, key, &set_keys, t) != NULL) {
-		free(e); /* never published */
+	if (list_insert(&s->head.next, &e->node, true, key, &s->ctx, t) != NULL) {
+		qsbr__domain_free(s->ctx.domain, e); /* never published */
 		return EEXIST;
 	}
 	return 0;
@@ -72,44 +68,42 @@ int qsbr_set_insert(qsbr_set *s, qsbr_thread *t, uint64_t key, void *value)
 
 int qsbr_set_remove(qsbr_set *s, qsbr_thread *t, uint64_t key, void **value)
 {
-	struct list_entry *e;
+	void *v;
 
 	if (s == NULL || t == NULL)
 		return EINVAL;
-	e = list_remove(&s->head.next, key, key, &set_keys, t);
-	if (e == NULL)
+	if (!list_remove(&s->head.next, key, key, &s->ctx, t, &v))
 		return ENOENT;
 	if (value != NULL)
-		*value = e->value;
+		*value = v;
 	return 0;
 }
 
 int qsbr_set_lookup(const qsbr_set *s, qsbr_thread *t, uint64_t key, void **value)
 {
-	const struct list_entry *e;
+	void *v;
 
 	if (s == NULL || t == NULL)
 		return EINVAL;
-	e = list_lookup(&s->head.next, key, key, &set_keys);
-	if (e == NULL)
+	if (!list_lookup(&s->head.next, key, key, &s->ctx, &v))
 		return ENOENT;
 	if (value != NULL)
-		*value = e->value;
+		*value = v;
 	return 0;
 }
 
 int qsbr_set_seek(const qsbr_set *s, qsbr_thread *t, uint64_t key, uint64_t *found, void **value)
 {
-	const struct list_entry *e;
+	uint64_t k;
+	void *v;
 
 	if (s == NULL || t == NULL)
 		return EINVAL;
-	e = list_seek(&s->head.next, key);
-	if (e == NULL)
+	if (!list_seek(&s->head.next, key, &k, &v))
 		return ENOENT;
 	if (found != NULL)
-		*found = e->key;
+		*found = k;
 	if (value != NULL)
-		*value = e->value;
+		*value = v;
 	return 0;
 }

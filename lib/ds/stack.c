@@ -11,8 +11,8 @@
  *
  * Why a pop needs libqsbr.  pop reads top->next before its CAS.  If another
  * thread popped and freed that node meanwhile, the read would touch freed
- * memory; and if malloc handed the address to a push, the CAS could succeed
- * on the recycled node with a stale next (ABA).  A popped node is retired
+ * memory; and if the allocator handed the address to a push, the CAS could
+ * succeed on the recycled node with a stale next (ABA).  A popped node is retired
  * instead: it is freed only once every thread that could have read it has
  * passed a quiescent state, and its address cannot come back before then.
  * A push dereferences nothing already on the stack, so it needs no handle.
@@ -24,6 +24,10 @@
  *     acquire load of top also sees the fields of the node below (the
  *     chain of pushes and pops on top forms one release sequence as well;
  *     the explicit release keeps the argument local).
+ *  S3 A node's value is read by the thread whose CAS popped it, and by
+ *     nobody else (other poppers read next only).  That thread then stores
+ *     the domain in its place, for the callback that frees the node through
+ *     the domain's allocator: a plain store, raced by no read.
  */
 #include "qsbr/stack.h"
 
@@ -31,13 +35,16 @@
 
 struct snode {
 	struct snode *next; /* written before the push, read-only after */
-	void *value;
+	union {
+		void *value;         /* while on the stack */
+		qsbr_domain *domain; /* once popped (S3) */
+	} u;
 	qsbr_node qn; /* retire header */
 };
 
 struct qsbr_stack {
-	alignas(DS_LINE) ds_link top; /* struct snode *: every push and pop writes it */
-	qsbr_domain *domain; /* whose handles pop takes (docs/ds.md) */
+	alignas(DS_LINE) auptr top; /* struct snode *: every push and pop writes it */
+	qsbr_domain *domain; /* whose handles pop takes and whose allocator serves (docs/ds.md) */
 };
 
 qsbr_stack *qsbr_stack_new(qsbr_domain *d)
@@ -47,7 +54,7 @@ qsbr_stack *qsbr_stack_new(qsbr_domain *d)
 	s = ds_header_new(d, sizeof(*s));
 	if (s == NULL)
 		return NULL;
-	link_init(&s->top, 0);
+	store_relaxed(&s->top, 0);
 	s->domain = d;
 	return s;
 }
@@ -59,16 +66,16 @@ int qsbr_stack_delete(qsbr_stack *s, void (*fn)(void *value, void *arg), void *a
 	if (s == NULL)
 		return EINVAL;
 	/* No call runs any more: the nodes on the stack are ours. */
-	n = (struct snode *)link_load_relaxed(&s->top);
+	n = (struct snode *)load_relaxed(&s->top);
 	while (n != NULL) {
 		struct snode *next = n->next;
 
 		if (fn != NULL)
-			fn(n->value, arg);
-		free(n);
+			fn(n->u.value, arg);
+		qsbr__domain_free(s->domain, n);
 		n = next;
 	}
-	free(s);
+	qsbr__domain_free(s->domain, s);
 	return 0;
 }
 
@@ -79,24 +86,26 @@ int qsbr_stack_push(qsbr_stack *s, void *value)
 
 	if (s == NULL)
 		return EINVAL;
-	n = malloc(sizeof(*n));
+	n = ds_new(s->domain, struct snode);
 	if (n == NULL)
 		return ENOMEM;
-	n->value = value;
+	n->u.value = value;
 	/* Relaxed: the old top is only stored in n->next, never followed. */
-	top = link_load_relaxed(&s->top);
+	top = load_relaxed(&s->top);
 	do
 		n->next = (struct snode *)top;
-	/* S1: release publishes n->next and n->value; pairs with the acquire
+	/* S1: release publishes n->next and n->u.value; pairs with the acquire
 	 * loads of top in qsbr_stack_pop.  Relaxed failure: top is only
-	 * stored again. */
-	while (!link_cas_release(&s->top, &top, (uintptr_t)n));
+	 * stored again.  Weak: a spurious failure costs one more round. */
+	while (!cas_weak_release_relaxed(&s->top, &top, (uintptr_t)n));
 	return 0;
 }
 
 static void snode_free(qsbr_node *qn)
 {
-	free(ds_container_of(qn, struct snode, qn));
+	struct snode *n = ds_container_of(qn, struct snode, qn);
+
+	qsbr__domain_free(n->u.domain, n);
 }
 
 int qsbr_stack_pop(qsbr_stack *s, qsbr_thread *t, void **value)
@@ -108,7 +117,7 @@ int qsbr_stack_pop(qsbr_stack *s, qsbr_thread *t, void **value)
 		return EINVAL;
 	/* S1: acquire, pairs with the release CAS of the push (or S2 of the
 	 * pop) that stored this top: n's fields are visible. */
-	top = link_load_acquire(&s->top);
+	top = load_acquire(&s->top);
 	for (;;) {
 		n = (struct snode *)top;
 		if (n == NULL)
@@ -116,12 +125,13 @@ int qsbr_stack_pop(qsbr_stack *s, qsbr_thread *t, void **value)
 		/* n->next: n may be popped and retired by another thread now,
 		 * but not freed before our next quiescent state. */
 		/* S2: acquire and release, see above.  Failure: acquire, we
-		 * follow the new top (S1). */
-		if (link_cas_acq_rel(&s->top, &top, (uintptr_t)n->next))
+		 * follow the new top (S1).  Weak, as in push. */
+		if (cas_weak_acq_rel_acquire(&s->top, &top, (uintptr_t)n->next))
 			break;
 	}
 	if (value != NULL)
-		*value = n->value;
+		*value = n->u.value;
+	n->u.domain = s->domain; /* S3 */
 	qsbr_retire_node_sized(t, &n->qn, snode_free, sizeof(*n));
 	return 0;
 }

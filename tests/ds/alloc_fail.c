@@ -1,19 +1,15 @@
 /* SPDX-License-Identifier: MIT */
-/* alloc_fail.c: the allocation wrappers of alloc_fail.h (-Wl,--wrap). */
+/* alloc_fail.c: the allocator hook of alloc_fail.h. */
 #include "alloc_fail.h"
 
+#include <stdatomic.h>
 #include <stddef.h>
-
-void *__real_malloc(size_t size);
-void *__real_calloc(size_t n, size_t size);
-void *__real_aligned_alloc(size_t align, size_t size);
-void *__wrap_malloc(size_t size);
-void *__wrap_calloc(size_t n, size_t size);
-void *__wrap_aligned_alloc(size_t align, size_t size);
+#include <stdlib.h>
 
 static _Thread_local unsigned fail_in;   /* 0: none armed */
 static _Thread_local bool fail_every, failed, sticky;
 static _Thread_local unsigned long count;
+static atomic_long live;
 
 void alloc_fail_nth(unsigned n)
 {
@@ -46,6 +42,11 @@ bool alloc_failed(void)
 	return failed;
 }
 
+long alloc_live(void)
+{
+	return atomic_load(&live);
+}
+
 static bool fail_now(void)
 {
 	count++;
@@ -58,17 +59,33 @@ static bool fail_now(void)
 	return false;
 }
 
-void *__wrap_malloc(size_t size)
+static void *hook_alloc(size_t size, size_t align, void *arg)
 {
-	return fail_now() ? NULL : __real_malloc(size);
+	void *p;
+
+	(void)arg;
+	if (fail_now())
+		return NULL;
+	if (align < sizeof(void *))
+		align = sizeof(void *);
+	if (posix_memalign(&p, align, size) != 0)
+		return NULL;
+	atomic_fetch_add(&live, 1);
+	return p;
 }
 
-void *__wrap_calloc(size_t n, size_t size)
+static void hook_free(void *p, void *arg)
 {
-	return fail_now() ? NULL : __real_calloc(n, size);
+	(void)arg;
+	if (p == NULL)
+		return;
+	atomic_fetch_sub(&live, 1);
+	free(p);
 }
 
-void *__wrap_aligned_alloc(size_t align, size_t size)
+void alloc_fail_options(qsbr_options *o)
 {
-	return fail_now() ? NULL : __real_aligned_alloc(align, size);
+	o->alloc = hook_alloc;
+	o->free = hook_free;
+	o->alloc_arg = NULL;
 }

@@ -72,61 +72,40 @@ static void check_value(uint64_t key, void *v, const char *what)
 	CHECK(v == kvalue(key), "%s of key %" PRIu64 " gave value %p", what, key, v);
 }
 
-static void own_op(struct kworker *w, uint64_t key, unsigned op)
+/*
+ * Operation op on key: 0 insert, 1 remove, 2 lookup.  own: key is this
+ * thread's, and its record says what each call returns; else a call may
+ * find key present or not, and on a shared key the successful inserts and
+ * removes are counted.
+ */
+static void key_op(struct kworker *w, uint64_t key, unsigned op, bool own)
 {
+	static const char *const what[3] = { "insert", "remove", "lookup" };
+	static const int if_present[3] = { EEXIST, 0, 0 }, if_absent[3] = { 0, ENOENT, ENOENT };
 	qsbr_thread *t = w->st.t;
 	void *v = NULL;
 	int rc;
 
-	if (op == 0) {
+	if (op == 0)
 		rc = kops->insert(kset, t, key, kvalue(key));
-		CHECK(rc == (w->mine[key] ? EEXIST : 0), "own insert of key %" PRIu64
-		      " returned %d, key %s", key, rc, w->mine[key] ? "present" : "absent");
-		w->mine[key] = true;
-	} else if (op == 1) {
+	else if (op == 1)
 		rc = kops->remove(kset, t, key, &v);
-		CHECK(rc == (w->mine[key] ? 0 : ENOENT), "own remove of key %" PRIu64
-		      " returned %d, key %s", key, rc, w->mine[key] ? "present" : "absent");
-		if (rc == 0)
-			check_value(key, v, "remove");
-		w->mine[key] = false;
-	} else {
+	else
 		rc = kops->lookup(kset, t, key, &v);
+	if (own)
+		CHECK(rc == (w->mine[key] ? if_present[op] : if_absent[op]), "own %s of key %" PRIu64
+		      " returned %d, key %s", what[op], key, rc, w->mine[key] ? "present" : "absent");
+	else
+		CHECK(rc == if_present[op] || rc == if_absent[op], "%s returned %d", what[op], rc);
+	if (op != 0 && rc == 0)
+		check_value(key, v, what[op]);
+	if (op == 2) {
 		w->lookups++;
-		CHECK(rc == (w->mine[key] ? 0 : ENOENT), "own lookup of key %" PRIu64
-		      " returned %d, key %s", key, rc, w->mine[key] ? "present" : "absent");
-		if (rc == 0) {
-			check_value(key, v, "lookup");
-			w->hits++;
-		}
-	}
-}
-
-static void shared_op(struct kworker *w, uint64_t key, unsigned op)
-{
-	qsbr_thread *t = w->st.t;
-	void *v = NULL;
-	int rc;
-
-	if (op == 0) {
-		rc = kops->insert(kset, t, key, kvalue(key));
-		CHECK(rc == 0 || rc == EEXIST, "insert returned %d", rc);
-		w->ins[key] += rc == 0;
-	} else if (op == 1) {
-		rc = kops->remove(kset, t, key, &v);
-		CHECK(rc == 0 || rc == ENOENT, "remove returned %d", rc);
-		if (rc == 0) {
-			check_value(key, v, "remove");
-			w->rem[key]++;
-		}
-	} else {
-		rc = kops->lookup(kset, t, key, &v);
-		w->lookups++;
-		CHECK(rc == 0 || rc == ENOENT, "lookup returned %d", rc);
-		if (rc == 0) {
-			check_value(key, v, "lookup");
-			w->hits++;
-		}
+		w->hits += rc == 0;
+	} else if (own) {
+		w->mine[key] = op == 0;
+	} else if (rc == 0) {
+		(op == 0 ? w->ins : w->rem)[key]++;
 	}
 }
 
@@ -157,7 +136,7 @@ static void *kworker_main(void *arg)
 
 	stress_thread_init(&w->st, kdom, w->st.rng);
 	for (uint64_t k = nkeys / 2 + w->id; k < nkeys && stress_running(); k += nthreads) {
-		own_op(w, k, 0);
+		key_op(w, k, 0, true);
 		stress_after_op(&w->st);
 	}
 	w->filled = stress_running();
@@ -170,11 +149,11 @@ static void *kworker_main(void *arg)
 		if (pct >= 90 && kops->seek != NULL)
 			seek_op(w, key);
 		else if (key < nkeys / 2)
-			shared_op(w, key, op);
+			key_op(w, key, op, false);
 		else if (owner_of(key) == w->id)
-			own_op(w, key, op);
+			key_op(w, key, op, true);
 		else
-			shared_op(w, key, 2); /* another's key: look only */
+			key_op(w, key, 2, false); /* another's key: look only */
 		stress_after_op(&w->st);
 	}
 	stress_thread_fini(&w->st);

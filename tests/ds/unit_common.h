@@ -2,7 +2,7 @@
 /*
  * unit_common.h: what the data-structure unit tests share: a domain and the
  * main thread's handle per test, retire accounting through qsbr_stats, and
- * the allocation failures of alloc_fail.h.
+ * the allocation failures of alloc_fail.h, through the domain's allocator.
  */
 #ifndef QSBR_TEST_UNIT_COMMON_H
 #define QSBR_TEST_UNIT_COMMON_H
@@ -29,10 +29,12 @@ struct env {
 static int env_setup(void **state)
 {
 	struct env *e = calloc(1, sizeof(*e));
+	qsbr_options o;
 
-	if (e == NULL)
+	if (e == NULL || qsbr_options_init(&o) != 0)
 		return -1;
-	e->d = qsbr_domain_new(NULL);
+	alloc_fail_options(&o);
+	e->d = qsbr_domain_new(&o);
 	e->t = e->d != NULL ? qsbr_register(e->d) : NULL;
 	if (e->t == NULL)
 		return -1;
@@ -41,7 +43,8 @@ static int env_setup(void **state)
 }
 
 /* Unregisters and deletes the domain: every node a test retired is freed
- * here at the latest, so ASan reports one that is freed twice or never. */
+ * here at the latest, so ASan reports one that is freed twice, and the hook
+ * one that is never freed or freed around it. */
 static int env_teardown(void **state)
 {
 	struct env *e = *state;
@@ -52,6 +55,10 @@ static int env_teardown(void **state)
 	if (qsbr_domain_delete(e->d) != 0)
 		return -1;
 	free(e);
+	if (alloc_live() != 0) {
+		print_error("%ld blocks from the domain's allocator not given back\n", alloc_live());
+		return -1;
+	}
 	return 0;
 }
 
@@ -67,6 +74,63 @@ static void *val(uintptr_t v)
 {
 	return (void *)v;
 }
+
+/*
+ * Fails each allocation call(e, arg) makes, in turn: runs it with the n-th
+ * allocation of this thread failing, for n = 1, 2, ... until a run in which
+ * none fails.  Each failed run must return ENOMEM and leave as many blocks
+ * allocated as before (it kept none, freed none of what was there); the
+ * last run must return 0.  Returns how many allocations the last run made.
+ */
+static unsigned long fail_each_alloc(struct env *e, int (*call)(struct env *e, void *arg), void *arg)
+{
+	for (unsigned n = 1;; n++) {
+		long live = alloc_live();
+		int rc;
+
+		alloc_count_take();
+		alloc_fail_nth(n);
+		rc = call(e, arg);
+		if (!alloc_failed()) {
+			alloc_fail_nth(0);
+			assert_int_equal(rc, 0);
+			return alloc_count_take();
+		}
+		assert_int_equal(rc, ENOMEM);
+		assert_int_equal(alloc_live(), live);
+	}
+}
+
+struct new_call {
+	void *(*make)(qsbr_domain *d);
+	void *made;
+};
+
+static int new_call(struct env *e, void *arg)
+{
+	struct new_call *c = arg;
+
+	c->made = c->make(e->d);
+	return c->made != NULL ? 0 : errno;
+}
+
+/* fail_each_alloc for a _new call, make(d), that must make allocs
+ * allocations; returns what it made. */
+static void *fail_each_new_alloc(struct env *e, void *(*make)(qsbr_domain *d), unsigned long allocs)
+{
+	struct new_call c = { make, NULL };
+
+	assert_int_equal(fail_each_alloc(e, new_call, &c), allocs);
+	return c.made;
+}
+
+/* expr, a call that fails by returning NULL or 0, fails with errno err. */
+#define assert_errno(expr, err)              \
+	do {                                 \
+		errno = 0;                   \
+		assert_true(!(expr));        \
+		assert_int_equal(errno, err); \
+	} while (0)
 
 #define TEST(fn) cmocka_unit_test_setup_teardown(fn, env_setup, env_teardown)
 

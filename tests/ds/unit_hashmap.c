@@ -1,20 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /* Sequential semantics of qsbr/hashmap.h: against a reference, growth, key
  * functions, collisions, errors and allocation failures. */
-#include <stdbool.h>
 #include <stdio.h>
 
 #include <qsbr/hashmap.h>
 
-#include "unit_common.h"
-
-static uint64_t rnd(uint64_t *x)
-{
-	*x ^= *x << 13;
-	*x ^= *x >> 7;
-	*x ^= *x << 17;
-	return *x;
-}
+#define KEYED qsbr_hashmap
+#define KEYED_NEW(d) qsbr_hashmap_new(d, 0, NULL, NULL, NULL)
+#define KEYED_NEW_ALLOCS 2 /* the header, the first bucket segment (8 buckets) */
+#include "unit_keyed.h"
 
 static bool int_equal(uint64_t a, uint64_t b, void *arg)
 {
@@ -58,28 +52,13 @@ static void test_einval(void **state)
 {
 	struct env *e = *state;
 	qsbr_hashmap *m = qsbr_hashmap_new(e->d, 0, NULL, NULL, NULL);
-	errno = 0;
-	assert_null(qsbr_hashmap_new(NULL, 0, NULL, NULL, NULL));
-	assert_int_equal(errno, EINVAL);
-	errno = 0;
-	assert_null(qsbr_hashmap_new(e->d, 0, NULL, int_equal, NULL));
-	assert_int_equal(errno, EINVAL);
-	assert_int_equal(qsbr_hashmap_insert(NULL, e->t, 1, NULL), EINVAL);
-	assert_int_equal(qsbr_hashmap_insert(m, NULL, 1, NULL), EINVAL);
-	assert_int_equal(qsbr_hashmap_remove(NULL, e->t, 1, NULL), EINVAL);
-	assert_int_equal(qsbr_hashmap_remove(m, NULL, 1, NULL), EINVAL);
-	assert_int_equal(qsbr_hashmap_lookup(NULL, e->t, 1, NULL), EINVAL);
-	assert_int_equal(qsbr_hashmap_lookup(m, NULL, 1, NULL), EINVAL);
-	assert_int_equal(qsbr_hashmap_delete(NULL, NULL, NULL), EINVAL);
-	errno = 0;
-	assert_int_equal(qsbr_hashmap_size(NULL), 0);
-	assert_int_equal(errno, EINVAL);
-	errno = 0;
-	assert_int_equal(qsbr_hashmap_buckets(NULL), 0);
-	assert_int_equal(errno, EINVAL);
-	errno = 0;
-	assert_int_equal(qsbr_hashmap_memory(NULL), 0);
-	assert_int_equal(errno, EINVAL);
+
+	assert_errno(qsbr_hashmap_new(NULL, 0, NULL, NULL, NULL), EINVAL);
+	assert_errno(qsbr_hashmap_new(e->d, 0, NULL, int_equal, NULL), EINVAL);
+	keyed_einval(e, m);
+	assert_errno(qsbr_hashmap_size(NULL), EINVAL);
+	assert_errno(qsbr_hashmap_buckets(NULL), EINVAL);
+	assert_errno(qsbr_hashmap_memory(NULL), EINVAL);
 	assert_int_equal(qsbr_hashmap_size(m), 0);
 	assert_int_equal(qsbr_hashmap_delete(m, NULL, NULL), 0);
 }
@@ -134,46 +113,19 @@ static void test_growth(void **state)
 	assert_int_equal(qsbr_hashmap_delete(m, NULL, NULL), 0);
 }
 
-/* Random operations against a bitmap, with a small table that grows. */
+/* Random operations against a reference, with a small table that grows. */
 static void test_reference(void **state)
 {
 	struct env *e = *state;
 	enum { RANGE = 4096 };
 	static bool ref[RANGE];
 	qsbr_hashmap *m = qsbr_hashmap_new(e->d, 0, NULL, NULL, NULL);
-	uint64_t x = 0x9e3779b97f4a7c15u;
-	size_t n = 0;
-	void *v;
+	uint64_t n;
 
 	memset(ref, 0, sizeof(ref));
-	for (int i = 0; i < 200000; i++) {
-		uint64_t key = rnd(&x) % RANGE;
-		unsigned op = (unsigned)(rnd(&x) % 3);
-
-		if (op == 0) {
-			assert_int_equal(qsbr_hashmap_insert(m, e->t, key, val(~key)),
-					 ref[key] ? EEXIST : 0);
-			n += !ref[key];
-			ref[key] = true;
-		} else if (op == 1) {
-			int rc = qsbr_hashmap_remove(m, e->t, key, &v);
-
-			assert_int_equal(rc, ref[key] ? 0 : ENOENT);
-			if (rc == 0)
-				assert_ptr_equal(v, val(~key));
-			n -= ref[key];
-			ref[key] = false;
-		} else {
-			assert_int_equal(qsbr_hashmap_lookup(m, e->t, key, &v), ref[key] ? 0 : ENOENT);
-			if (ref[key])
-				assert_ptr_equal(v, val(~key));
-		}
-		if (i % 1024 == 0) {
-			assert_int_equal(qsbr_hashmap_size(m), n);
-			qsbr_quiescent(e->t);
-		}
-	}
+	n = keyed_reference(e, m, qsbr_hashmap_size, ref, RANGE, 200000, 0x9e3779b97f4a7c15u);
 	assert_int_equal(qsbr_hashmap_size(m), n);
+	assert_true(qsbr_hashmap_buckets(m) > 8);
 	assert_int_equal(qsbr_hashmap_delete(m, NULL, NULL), 0);
 }
 
@@ -263,31 +215,19 @@ static void test_collisions(void **state)
 	}
 }
 
-static void test_enomem(void **state)
+/* A bucket segment that cannot be allocated costs a longer walk, from an
+ * ancestor bucket: the insert or remove that needed it succeeds, and no
+ * block is lost (env_teardown counts them). */
+static void test_segment_failures(void **state)
 {
 	struct env *e = *state;
-	qsbr_hashmap *m;
+	qsbr_hashmap *m = qsbr_hashmap_new(e->d, 1 << 16, NULL, NULL, NULL);
 	uint64_t key = 1;
 
-	/* The header, then the first bucket segment. */
-	for (unsigned n = 1; n <= 2; n++) {
-		alloc_fail_nth(n);
-		errno = 0;
-		assert_null(qsbr_hashmap_new(e->d, 0, NULL, NULL, NULL));
-		assert_int_equal(errno, ENOMEM);
-	}
-	alloc_fail_nth(0);
-	m = qsbr_hashmap_new(e->d, 1 << 16, NULL, NULL, NULL);
 	assert_non_null(m);
 	assert_int_equal(qsbr_hashmap_insert(m, e->t, UINT64_C(1) << 40, val(1)), 0);
-	/* The entry's node is allocated first: ENOMEM, nothing changed. */
-	alloc_fail_nth(1);
-	assert_int_equal(qsbr_hashmap_insert(m, e->t, 2000, val(2)), ENOMEM);
-	assert_true(alloc_failed());
-	assert_int_equal(qsbr_hashmap_lookup(m, e->t, 2000, NULL), ENOENT);
-	assert_int_equal(qsbr_hashmap_size(m), 1);
-	/* The later ones (segments, dummies) only cost a longer walk: fail
-	 * each in turn, then all of them, on keys in fresh buckets. */
+	/* The entry first, then segments: fail each of the later ones in
+	 * turn, then all of them, on keys in fresh buckets. */
 	for (unsigned n = 2;; n++) {
 		alloc_fail_nth(n);
 		assert_int_equal(qsbr_hashmap_insert(m, e->t, key, val(key)), 0);
@@ -302,12 +242,21 @@ static void test_enomem(void **state)
 	}
 	alloc_fail_nth(0);
 	assert_int_equal(qsbr_hashmap_size(m), key);
+	/* Removes that would allocate the segments still missing cannot. */
+	alloc_count_take();
+	alloc_fail_all(true);
+	for (uint64_t k = 1; k < key; k += 2)
+		assert_int_equal(qsbr_hashmap_remove(m, e->t, k, NULL), 0);
+	alloc_fail_all(false);
+	assert_true(alloc_count_take() > 0);
 	for (uint64_t k = 1; k < key; k++) {
 		void *v;
 
-		assert_int_equal(qsbr_hashmap_lookup(m, e->t, k, &v), 0);
-		assert_ptr_equal(v, val(k));
-		assert_int_equal(qsbr_hashmap_remove(m, e->t, k, NULL), 0); /* now with dummies */
+		assert_int_equal(qsbr_hashmap_lookup(m, e->t, k, &v), k % 2 ? ENOENT : 0);
+		if (k % 2 == 0) {
+			assert_ptr_equal(v, val(k));
+			assert_int_equal(qsbr_hashmap_remove(m, e->t, k, NULL), 0); /* with segments */
+		}
 	}
 	assert_int_equal(qsbr_hashmap_size(m), 1);
 	assert_int_equal(qsbr_hashmap_delete(m, NULL, NULL), 0);
@@ -373,7 +322,8 @@ int main(void)
 		TEST(test_reference),
 		TEST(test_string_keys),
 		TEST(test_collisions),
-		TEST(test_enomem),
+		KEYED_TESTS,
+		TEST(test_segment_failures),
 		TEST(test_lookup_allocates_nothing),
 		TEST(test_delete_visits_each_once),
 	};

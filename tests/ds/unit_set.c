@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /* Sequential semantics of qsbr/set.h: against a reference, order, errors. */
-#include <stdbool.h>
-
 #include <qsbr/set.h>
 
-#include "unit_common.h"
+#define KEYED qsbr_set
+#define KEYED_NEW(d) qsbr_set_new(d)
+#define KEYED_NEW_ALLOCS 1 /* the header */
+#include "unit_keyed.h"
 
 static void test_basic(void **state)
 {
@@ -50,104 +51,38 @@ static void test_einval(void **state)
 	struct env *e = *state;
 	qsbr_set *s = qsbr_set_new(e->d);
 
-	errno = 0;
-	assert_null(qsbr_set_new(NULL));
-	assert_int_equal(errno, EINVAL);
-	assert_int_equal(qsbr_set_insert(NULL, e->t, 1, NULL), EINVAL);
-	assert_int_equal(qsbr_set_insert(s, NULL, 1, NULL), EINVAL);
-	assert_int_equal(qsbr_set_remove(NULL, e->t, 1, NULL), EINVAL);
-	assert_int_equal(qsbr_set_remove(s, NULL, 1, NULL), EINVAL);
-	assert_int_equal(qsbr_set_lookup(NULL, e->t, 1, NULL), EINVAL);
-	assert_int_equal(qsbr_set_lookup(s, NULL, 1, NULL), EINVAL);
+	assert_errno(qsbr_set_new(NULL), EINVAL);
+	keyed_einval(e, s);
 	assert_int_equal(qsbr_set_seek(NULL, e->t, 1, NULL, NULL), EINVAL);
 	assert_int_equal(qsbr_set_seek(s, NULL, 1, NULL, NULL), EINVAL);
-	assert_int_equal(qsbr_set_delete(NULL, NULL, NULL), EINVAL);
-	assert_int_equal(qsbr_set_lookup(s, e->t, 1, NULL), ENOENT); /* nothing inserted */
 	assert_int_equal(qsbr_set_delete(s, NULL, NULL), 0);
 }
 
-static void test_enomem(void **state)
-{
-	struct env *e = *state;
-	qsbr_set *s;
-	uint64_t k;
-
-	alloc_fail_nth(1);
-	errno = 0;
-	assert_null(qsbr_set_new(e->d));
-	assert_int_equal(errno, ENOMEM);
-	s = qsbr_set_new(e->d);
-	assert_non_null(s);
-	assert_int_equal(qsbr_set_insert(s, e->t, 10, val(10)), 0);
-	alloc_fail_nth(1);
-	assert_int_equal(qsbr_set_insert(s, e->t, 5, val(5)), ENOMEM);
-	assert_true(alloc_failed());
-	assert_int_equal(qsbr_set_lookup(s, e->t, 5, NULL), ENOENT);
-	assert_int_equal(qsbr_set_seek(s, e->t, 0, &k, NULL), 0);
-	assert_int_equal(k, 10);
-	assert_int_equal(qsbr_set_delete(s, NULL, NULL), 0);
-}
-
-/* Random operations on keys 0..RANGE-1 against a bitmap; reads allocate
- * nothing; a walk by seek sees exactly the reference, in order. */
+/* Random operations on keys 0..RANGE-1 against a reference; then a walk by
+ * seek sees exactly the keys present, in order, allocating nothing. */
 #define RANGE 512
-
-static uint64_t rnd(uint64_t *x)
-{
-	*x ^= *x << 13;
-	*x ^= *x >> 7;
-	*x ^= *x << 17;
-	return *x;
-}
 
 static void test_reference(void **state)
 {
 	struct env *e = *state;
 	qsbr_set *s = qsbr_set_new(e->d);
 	static bool ref[RANGE];
-	uint64_t x = 88172645463325252u;
-	uint64_t k, next, n = 0;
+	uint64_t k, next, n;
 	void *v;
 
 	memset(ref, 0, sizeof(ref));
-	for (int i = 0; i < 20000; i++) {
-		uint64_t key = rnd(&x) % RANGE;
-		unsigned op = (unsigned)(rnd(&x) % 4);
-
-		if (op == 0) {
-			assert_int_equal(qsbr_set_insert(s, e->t, key, val(key * 3 + 1)),
-					 ref[key] ? EEXIST : 0);
-			ref[key] = true;
-		} else if (op == 1) {
-			int rc = qsbr_set_remove(s, e->t, key, &v);
-
-			assert_int_equal(rc, ref[key] ? 0 : ENOENT);
-			if (rc == 0)
-				assert_ptr_equal(v, val(key * 3 + 1));
-			ref[key] = false;
-		} else {
-			alloc_fail_all(true);
-			assert_int_equal(qsbr_set_lookup(s, e->t, key, &v), ref[key] ? 0 : ENOENT);
-			if (ref[key])
-				assert_ptr_equal(v, val(key * 3 + 1));
-			alloc_fail_all(false);
-		}
-		if (i % 1000 == 0)
-			qsbr_quiescent(e->t);
-	}
-	alloc_fail_all(true);
+	n = keyed_reference(e, s, NULL, ref, RANGE, 20000, 88172645463325252u);
+	alloc_count_take();
 	for (next = 0; qsbr_set_seek(s, e->t, next, &k, &v) == 0; next = k + 1) {
 		for (uint64_t j = next; j < k; j++)
 			assert_false(ref[j]);
 		assert_true(ref[k]);
-		assert_ptr_equal(v, val(k * 3 + 1));
-		n++;
+		assert_ptr_equal(v, kval(k));
+		n--;
 	}
-	alloc_fail_all(false);
+	assert_int_equal(alloc_count_take(), 0);
 	for (uint64_t j = next; j < RANGE; j++)
 		assert_false(ref[j]);
-	for (uint64_t j = 0; j < RANGE; j++)
-		n -= ref[j];
 	assert_int_equal(n, 0);
 	assert_int_equal(qsbr_set_delete(s, NULL, NULL), 0);
 }
@@ -189,7 +124,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		TEST(test_basic),
 		TEST(test_einval),
-		TEST(test_enomem),
+		KEYED_TESTS,
 		TEST(test_reference),
 		TEST(test_delete_visits_in_order),
 	};
