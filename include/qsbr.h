@@ -146,8 +146,9 @@ typedef struct qsbr_options {
 	void (*on_pressure)(qsbr_pressure why, const qsbr_stats *now, void *arg);
 	void *pressure_arg;
 
-	/* Allocator for the domain, its registry and qsbr_retire's nodes
-	 * (default malloc family).  alloc returns memory aligned to align (a
+	/* Allocator for the domain, its registry, qsbr_retire's nodes and the
+	 * data structures of <qsbr/...> built on it (default malloc family);
+	 * called from any thread, the helper thread included.  alloc returns memory aligned to align (a
 	 * power of two) or NULL; free gets what alloc returned. */
 	void *(*alloc)(size_t size, size_t align, void *arg);
 	void (*free)(void *p, void *arg);

@@ -92,6 +92,8 @@ typedef void *_Atomic aptr;
 	atomic_compare_exchange_strong_explicit((p), (e), (v), memory_order_relaxed, memory_order_relaxed)
 #define cas_strong_seq_cst(p, e, v) \
 	atomic_compare_exchange_strong_explicit((p), (e), (v), memory_order_seq_cst, memory_order_seq_cst)
+#define cas_strong_release_relaxed(p, e, v) \
+	atomic_compare_exchange_strong_explicit((p), (e), (v), memory_order_release, memory_order_relaxed)
 #define cas_weak_relaxed(p, e, v) \
 	atomic_compare_exchange_weak_explicit((p), (e), (v), memory_order_relaxed, memory_order_relaxed)
 #define cas_weak_release_relaxed(p, e, v) \

@@ -37,10 +37,6 @@
 #error "lib/ds needs lock-free pointer-sized and 64-bit atomics"
 #endif
 
-/* Orders atomics.h does not name yet (to move to atomics.h). */
-#define cas_strong_release_relaxed(p, e, v) \
-	atomic_compare_exchange_strong_explicit((p), (e), (v), memory_order_release, memory_order_relaxed)
-
 #define DS_LINE 64 /* cache line: what other threads write goes on its own */
 
 #define ds_container_of(p, type, member) ((type *)(void *)((char *)(p) - offsetof(type, member)))
