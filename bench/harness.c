@@ -1,13 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * harness.c: pending accounting, peak sampling, clocks, the one-entry cache.
+ * harness.c: pending accounting, peak sampling, the one-entry cache.
  * See harness.h.
  */
 #include "harness.h"
 
 #include <pthread.h>
 #include <stdio.h>
-#include <time.h>
 
 struct bench_cfg bench_cfg;
 
@@ -166,24 +165,6 @@ uint64_t bench_seed(int thread_index)
 	uint64_t s = 0x9e3779b97f4a7c15ull * (uint64_t)(thread_index + 1);
 
 	return s ? s : 1;
-}
-
-static double ts_seconds(clockid_t c)
-{
-	struct timespec ts;
-
-	clock_gettime(c, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-double bench_now(void)
-{
-	return ts_seconds(CLOCK_MONOTONIC);
-}
-
-double bench_cpu_now(void)
-{
-	return ts_seconds(CLOCK_PROCESS_CPUTIME_ID);
 }
 
 static const void *cache_owner;

@@ -10,8 +10,11 @@
  *   thread it runs in (a liburcu worker thread, say).  Each thread writes only
  *   its own slot; bench_pending() sums them.  Workloads sample the sum every
  *   batch of operations into a peak.
- * - A per-thread random generator, a clock, a cache of one prefilled
- *   structure, and a buffer for nodes unlinked during an operation.
+ * - A per-thread random generator, a cache of one prefilled structure, and
+ *   a buffer for nodes unlinked during an operation.
+ * - The clocks and the median of every program in bench/, the ones outside
+ *   Google Benchmark (fastpath, scaling) included: static inline, so those
+ *   need only this header, not harness.c.
  *
  * Every benchmarked object is malloc'd, starts with the backend's retire
  * header, and is freed by bench_obj_free().
@@ -25,6 +28,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "gbench.h"
 
@@ -138,8 +142,6 @@ static inline uint64_t bench_rand(uint64_t *s)
 }
 
 uint64_t bench_seed(int thread_index);
-double bench_now(void);     /* CLOCK_MONOTONIC, seconds */
-double bench_cpu_now(void); /* CPU time of the whole process, seconds */
 
 /* One prefilled structure (a hash table, a set of idle threads) is kept
  * across runs and thread counts while the same owner and key ask for it;
@@ -164,6 +166,58 @@ static inline void bench_rbuf_push(struct bench_rbuf *b, void *p)
 			abort();
 	}
 	b->v[b->n++] = p;
+}
+
+/* ---- Clocks and medians ------------------------------------------------ */
+
+/* CLOCK_MONOTONIC in whole nanoseconds: exact differences for short spans. */
+static inline uint64_t bench_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static inline double bench__seconds(clockid_t c)
+{
+	struct timespec ts;
+
+	clock_gettime(c, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* CLOCK_MONOTONIC, seconds. */
+static inline double bench_now(void)
+{
+	return bench__seconds(CLOCK_MONOTONIC);
+}
+
+/* CPU time of the whole process, seconds. */
+static inline double bench_cpu_now(void)
+{
+	return bench__seconds(CLOCK_PROCESS_CPUTIME_ID);
+}
+
+static inline int bench__cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* Sorts v[0..n) in place, smallest first. */
+static inline void bench_sort(double *v, size_t n)
+{
+	qsort(v, n, sizeof(*v), bench__cmp_double);
+}
+
+/* The median of v[0..n), n > 0 (the mean of the middle two when n is
+ * even).  Sorts v. */
+static inline double bench_median(double *v, size_t n)
+{
+	bench_sort(v, n);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 #endif /* BENCH_HARNESS_H */
