@@ -56,6 +56,34 @@ struct bench_cfg {
 
 extern struct bench_cfg bench_cfg;
 
+/* ---- Command line ----------------------------------------------------- */
+
+/* One flag of a program's own: "--name value" or "--name=value"; a bool
+ * flag ('b') takes no value and is set to true. */
+struct bench_flag {
+	const char *name;  /* "--reps" */
+	char kind;         /* 'b' bool, 'i' int, 'd' double, 's' const char * */
+	void *value;       /* where it goes */
+};
+
+/* Takes the flags of table[0..n) out of argv (Google Benchmark rejects
+ * flags it does not know) and leaves the rest, argv[0] first, for gb_run.
+ * Returns the new argc (argv[argc] = NULL), or -1 after a message on
+ * stderr when a flag lacks its value. */
+int bench_take_flags(int argc, char **argv, const struct bench_flag *table, int n);
+
+/* The command line of reclaim and hashmap-vs-lfht:
+ *   --variant short|long   (else QSBR_BENCH_VARIANT, else short)
+ *   --min-time S, --reps N (override the variant's)
+ * Fills bench_cfg for the variant: seconds, repetitions, thread counts, key
+ * ranges; the program adds its own fields.  Returns argc for gb_run, or -1
+ * after a message on stderr. */
+int bench_variant_args(int argc, char **argv, const char *prog);
+
+/* The JSON context every program records: the variant, libqsbr's version,
+ * and a warning (on stderr too) when NDEBUG is unset. */
+void bench_context(const char *prog);
+
 /* Applies the usual options to a family: min time, repetitions, real time,
  * aggregates only on the console. */
 void bench_defaults(gb_bench *b);
