@@ -120,12 +120,34 @@ void bench_context(const char *prog)
 #endif
 }
 
-void bench_defaults(gb_bench *b)
+gb_bench *bench_register(const char *name, gb_fn *body, void *arg, gb_fn *setup,
+			 gb_fn *teardown)
 {
+	gb_bench *b = gb_register(name, body, arg);
+
+	gb_setup(b, setup);
+	gb_teardown(b, teardown);
 	gb_min_time(b, bench_cfg.min_time);
 	gb_repetitions(b, bench_cfg.reps);
 	gb_real_time(b);
 	gb_aggregates_only(b);
+	return b;
+}
+
+void bench_thread_counts(gb_bench *b, bool multi)
+{
+	for (int i = 0; i < bench_cfg.n_threads; i++)
+		if (multi || bench_cfg.threads[i] == 1)
+			gb_threads(b, bench_cfg.threads[i]);
+}
+
+void bench_mix_args(gb_bench *b, int64_t keys)
+{
+	static const char *const names[] = { "keys", "lookup" };
+
+	gb_arg_names(b, names, 2);
+	gb_args(b, (const int64_t[]){ keys, 90 }, 2);
+	gb_args(b, (const int64_t[]){ keys, 50 }, 2);
 }
 
 /* ---- Pending accounting ----------------------------------------------- */

@@ -84,9 +84,20 @@ int bench_variant_args(int argc, char **argv, const char *prog);
  * and a warning (on stderr too) when NDEBUG is unset. */
 void bench_context(const char *prog);
 
-/* Applies the usual options to a family: min time, repetitions, real time,
- * aggregates only on the console. */
-void bench_defaults(gb_bench *b);
+/* Registers a family (gb_register, gb_setup, gb_teardown) with the usual
+ * options: bench_cfg's min time and repetitions, real time, aggregates only
+ * on the console. */
+gb_bench *bench_register(const char *name, gb_fn *body, void *arg, gb_fn *setup,
+			 gb_fn *teardown);
+
+/* One run per thread count of bench_cfg; only the single-thread run when
+ * the backend is valid with one thread only (multi false). */
+void bench_thread_counts(gb_bench *b, bool multi);
+
+/* The hash set's and hash map's two mixes over a key range: arguments
+ * "keys" and "lookup" (percent; the rest splits evenly between insert and
+ * remove), 90 then 50. */
+void bench_mix_args(gb_bench *b, int64_t keys);
 
 /* ---- Pending accounting ----------------------------------------------- */
 

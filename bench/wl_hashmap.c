@@ -319,15 +319,8 @@ static void teardown(gb_state *st, void *arg)
 /* One family per key range, so the map is built once per range. */
 void RC_SYM(wl_hashmap_register)(int64_t keys)
 {
-	static const char *const names[] = { "keys", "lookup" };
-	gb_bench *b = gb_register("hashmap/" MAP_NAME, body, NULL);
+	gb_bench *b = bench_register("hashmap/" MAP_NAME, body, NULL, setup, teardown);
 
-	gb_setup(b, setup);
-	gb_teardown(b, teardown);
-	gb_arg_names(b, names, 2);
-	gb_args(b, (const int64_t[]){ keys, 90 }, 2);
-	gb_args(b, (const int64_t[]){ keys, 50 }, 2);
-	bench_defaults(b);
-	for (int i = 0; i < bench_cfg.n_threads; i++)
-		gb_threads(b, bench_cfg.threads[i]);
+	bench_mix_args(b, keys);
+	bench_thread_counts(b, true);
 }

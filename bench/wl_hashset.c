@@ -87,16 +87,8 @@ static void teardown(gb_state *st, void *arg)
 /* One family per key range, so the set is built once per range. */
 void RC_SYM(wl_hashset_register)(int64_t keys)
 {
-	static const char *const names[] = { "keys", "lookup" };
-	gb_bench *b = gb_register("hashset/" RC_NAME, body, NULL);
+	gb_bench *b = bench_register("hashset/" RC_NAME, body, NULL, setup, teardown);
 
-	gb_setup(b, setup);
-	gb_teardown(b, teardown);
-	gb_arg_names(b, names, 2);
-	gb_args(b, (const int64_t[]){ keys, 90 }, 2);
-	gb_args(b, (const int64_t[]){ keys, 50 }, 2);
-	bench_defaults(b);
-	for (int i = 0; i < bench_cfg.n_threads; i++)
-		if (RC_MULTI || bench_cfg.threads[i] == 1)
-			gb_threads(b, bench_cfg.threads[i]);
+	bench_mix_args(b, keys);
+	bench_thread_counts(b, RC_MULTI);
 }

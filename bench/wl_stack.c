@@ -52,12 +52,7 @@ static void teardown(gb_state *st, void *arg)
 
 void RC_SYM(wl_stack_register)(void)
 {
-	gb_bench *b = gb_register("stack/" RC_NAME, body, NULL);
+	gb_bench *b = bench_register("stack/" RC_NAME, body, NULL, setup, teardown);
 
-	gb_setup(b, setup);
-	gb_teardown(b, teardown);
-	bench_defaults(b);
-	for (int i = 0; i < bench_cfg.n_threads; i++)
-		if (RC_MULTI || bench_cfg.threads[i] == 1)
-			gb_threads(b, bench_cfg.threads[i]);
+	bench_thread_counts(b, RC_MULTI);
 }
