@@ -17,10 +17,7 @@ static void setup(gb_state *st, void *arg)
 {
 	(void)st;
 	(void)arg;
-	if (dom == NULL)
-		dom = rc_domain_new();
-	stack_fill(&stk, 1000);
-	bench_run_start(sizeof(struct snode));
+	stack_run_start(&dom, &stk);
 }
 
 static void body(gb_state *st, void *arg)
@@ -44,10 +41,7 @@ static void body(gb_state *st, void *arg)
 static void teardown(gb_state *st, void *arg)
 {
 	(void)arg;
-	bench_run_report(st);
-	rc_drain(dom);
-	stack_clear(&stk);
-	bench_check_drained("stack/" RC_NAME);
+	stack_run_end(st, dom, &stk, "stack/" RC_NAME);
 }
 
 void RC_SYM(wl_stack_register)(void)
