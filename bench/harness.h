@@ -182,6 +182,34 @@ static inline uint64_t bench_rand(uint64_t *s)
 
 uint64_t bench_seed(int thread_index);
 
+/* A thread's draws from a mix of bench_mix_args: a key below "keys" and an
+ * operation, a lookup with the run's "lookup" percentage, the rest split
+ * evenly between insert and remove. */
+enum bench_op { BENCH_LOOKUP, BENCH_INSERT, BENCH_REMOVE };
+
+struct bench_mix {
+	uint64_t keys, lookup, insert; /* insert: lookup + half the rest */
+	uint64_t seed;
+};
+
+static inline void bench_mix_init(struct bench_mix *m, const gb_state *st)
+{
+	m->keys = (uint64_t)gb_arg(st, 0);
+	m->lookup = (uint64_t)gb_arg(st, 1);
+	m->insert = m->lookup + (100 - m->lookup) / 2;
+	/* The address too: the streams differ from run to run. */
+	m->seed = bench_seed(gb_thread_index(st)) ^ (uint64_t)(uintptr_t)m;
+}
+
+static inline enum bench_op bench_mix_next(struct bench_mix *m, uint64_t *key)
+{
+	uint64_t r = bench_rand(&m->seed);
+	uint64_t pct = ((r & 0xffffffffu) * 100) >> 32;
+
+	*key = (r >> 32) % m->keys;
+	return pct < m->lookup ? BENCH_LOOKUP : pct < m->insert ? BENCH_INSERT : BENCH_REMOVE;
+}
+
 /* One prefilled structure (a hash table, a set of idle threads) is kept
  * across runs and thread counts while the same owner and key ask for it;
  * another request destroys it first.  Call from setup only. */
