@@ -20,7 +20,9 @@
  *                 (--min-time and --reps still override it)
  *   --markdown    the console report goes to stderr; stdout gets a Markdown
  *                 table: every run, median, min, and libqsbr/liburcu
- * JSON: --benchmark_out=FILE --benchmark_out_format=json.
+ * JSON: --benchmark_out=FILE --benchmark_out_format=json.  Read the
+ * waits_per_s counter: the Time columns are Google Benchmark's own (one
+ * iteration per run, its real time averaged over the run's threads).
  */
 #include <stdio.h>
 #include <stdlib.h>

@@ -37,6 +37,7 @@
 
 static rc_domain *dom;
 static pthread_t timer;
+static bool timer_started;        /* by caller 0, joined by teardown */
 static uint64_t deadline_ns;      /* written before the timer starts */
 static atomic_bool times_up;      /* the timer fired: callers stop */
 static atomic_int callers_left;   /* callers still waiting in this run */
@@ -74,6 +75,8 @@ static void setup(gb_state *st, void *arg)
 	atomic_store(&callers_left, c->callers);
 	atomic_store(&stop, false);
 	atomic_store(&reports, 0);
+	for (int i = 0; i < c->callers; i++)
+		result[i].waits = 0, result[i].seconds = 0;
 }
 
 static void caller(gb_state *st, rc_thread *t, int i)
@@ -87,6 +90,7 @@ static void caller(gb_state *st, rc_thread *t, int i)
 			deadline_ns = t0 + (uint64_t)(bench_cfg.min_time * 1e9);
 			if (pthread_create(&timer, NULL, timer_main, NULL) != 0)
 				abort();
+			timer_started = true;
 		}
 		while (!atomic_load_explicit(&times_up, memory_order_relaxed)) {
 			rc_synchronize(t);
@@ -147,14 +151,18 @@ static void teardown(gb_state *st, void *arg)
 	const struct waits_case *c = arg;
 	double total = 0, longest = 0;
 
-	pthread_join(timer, NULL);
+	if (timer_started)
+		pthread_join(timer, NULL);
+	timer_started = false;
 	for (int i = 0; i < c->callers; i++) {
+		if (result[i].seconds <= 0)
+			continue;
 		total += (double)result[i].waits / result[i].seconds;
 		if (result[i].seconds > longest)
 			longest = result[i].seconds;
 	}
 	gb_counter(st, "waits_per_s", total, 0);
-	if (c->readers > 0)
+	if (c->readers > 0 && longest > 0)
 		gb_counter(st, "reports_per_s", (double)atomic_load(&reports) / longest, 0);
 	waits_record(c, RC_NAME, RC_SYNC_CALL, total);
 }
