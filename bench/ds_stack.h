@@ -89,4 +89,24 @@ static inline void stack_push_pop(struct stack *s, rc_thread *t, uint64_t value)
 	rc_quiescent(t);
 }
 
+/* Setup of a run on the stack: the domain (made once), 1000 nodes so pops
+ * rarely find the stack empty, the accounting. */
+static inline void stack_run_start(rc_domain **dom, struct stack *s)
+{
+	if (*dom == NULL)
+		*dom = rc_domain_new();
+	stack_fill(s, 1000);
+	bench_run_start(sizeof(struct snode));
+}
+
+/* Teardown: the report, every retired node freed, the stack emptied, and a
+ * warning if the backend still holds any (what: the run's name). */
+static inline void stack_run_end(gb_state *st, rc_domain *dom, struct stack *s, const char *what)
+{
+	bench_run_report(st);
+	rc_drain(dom);
+	stack_clear(s);
+	bench_check_drained(what);
+}
+
 #endif /* BENCH_DS_STACK_H */

@@ -17,37 +17,18 @@
 
 #include <qsbr.h>
 
+#include "harness.h" /* clocks, median */
+
 static int reps = 7;
 static long iters = 20000000;
 
-static double now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-	qsort(v, (size_t)n, sizeof(*v), cmp_double);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
 static double time_quiescent(qsbr_thread *t)
 {
-	double t0 = now_ns();
+	uint64_t t0 = bench_now_ns();
 
 	for (long i = 0; i < iters; i++)
 		qsbr_quiescent(t);
-	return (now_ns() - t0) / (double)iters;
+	return (double)(bench_now_ns() - t0) / (double)iters;
 }
 
 static atomic_bool stop;
@@ -73,29 +54,29 @@ static void noop(qsbr_node *n)
  * fresh domain (creation and the final callbacks are not timed). */
 static double time_retire(const qsbr_options *o, qsbr_node *nodes, long count)
 {
-	double total = 0;
+	uint64_t total = 0;
 	long rounds = iters / 4 / count + 1;
 
 	for (long r = 0; r < rounds; r++) {
 		qsbr_domain *d = qsbr_domain_new(o);
 		qsbr_thread *t = qsbr_register(d);
-		double t0 = now_ns();
+		uint64_t t0 = bench_now_ns();
 
 		for (long i = 0; i < count; i++) {
 			qsbr_retire_node(t, &nodes[i], noop);
 			if ((i & 63) == 0)
 				qsbr_quiescent(t);
 		}
-		total += now_ns() - t0;
+		total += bench_now_ns() - t0;
 		qsbr_unregister(t);
 		qsbr_domain_delete(d);
 	}
-	return total / (double)(rounds * count);
+	return (double)total / (double)(rounds * count);
 }
 
 static void report(const char *name, double *v)
 {
-	printf("%-48s %8.3f ns/op  (median of %d)\n", name, median(v, reps), reps);
+	printf("%-48s %8.3f ns/op  (median of %d)\n", name, bench_median(v, (size_t)reps), reps);
 }
 
 int main(int argc, char **argv)

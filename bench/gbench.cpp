@@ -14,7 +14,9 @@
 
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <condition_variable>
+#include <iostream>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -111,6 +113,17 @@ void gb_fixed_iterations(gb_bench *f, int64_t n) { f->b->Iterations(n); }
 void gb_real_time(gb_bench *f) { f->b->UseRealTime(); }
 void gb_aggregates_only(gb_bench *f) { f->b->DisplayAggregatesOnly(true); }
 
+static double min_of(const std::vector<double> &v)
+{
+	return v.empty() ? 0.0 : *std::min_element(v.begin(), v.end());
+}
+
+void gb_statistic_min(gb_bench *f) { f->b->ComputeStatistics("min", min_of); }
+
+static bool console_to_stderr;
+
+void gb_console_to_stderr(void) { console_to_stderr = true; }
+
 void gb_context(const char *key, const char *value)
 {
 	benchmark::AddCustomContext(key, value);
@@ -121,7 +134,15 @@ int gb_run(int argc, char **argv)
 	benchmark::Initialize(&argc, argv);
 	if (benchmark::ReportUnrecognizedArguments(argc, argv))
 		return 2;
-	benchmark::RunSpecifiedBenchmarks();
+	if (console_to_stderr) {
+		benchmark::ConsoleReporter console(benchmark::ConsoleReporter::OO_Tabular);
+
+		console.SetOutputStream(&std::cerr);
+		console.SetErrorStream(&std::cerr);
+		benchmark::RunSpecifiedBenchmarks(&console);
+	} else {
+		benchmark::RunSpecifiedBenchmarks();
+	}
 	benchmark::Shutdown();
 	return 0;
 }

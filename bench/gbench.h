@@ -63,9 +63,16 @@ void gb_min_time(gb_bench *b, double seconds);
 void gb_fixed_iterations(gb_bench *b, int64_t n); /* instead of min_time */
 void gb_real_time(gb_bench *b);             /* wall clock, not CPU time */
 void gb_aggregates_only(gb_bench *b);       /* print only mean/median/stddev */
+/* With repetitions: a "min" aggregate beside mean, median, stddev and cv,
+ * of the times and of every counter. */
+void gb_statistic_min(gb_bench *b);
 
 /* A key/value pair for the JSON "context" block. */
 void gb_context(const char *key, const char *value);
+
+/* The console report goes to stderr, uncoloured, and leaves stdout to the
+ * caller (call before gb_run; --benchmark_out still writes its file). */
+void gb_console_to_stderr(void);
 
 /* Parses Google Benchmark's --benchmark_* flags out of argv, runs every
  * registered benchmark and returns the exit status. */

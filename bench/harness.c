@@ -1,22 +1,153 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * harness.c: pending accounting, peak sampling, clocks, the one-entry cache.
+ * harness.c: pending accounting, peak sampling, the one-entry cache.
  * See harness.h.
  */
 #include "harness.h"
 
 #include <pthread.h>
 #include <stdio.h>
-#include <time.h>
+#include <string.h>
+
+#include <qsbr.h>
 
 struct bench_cfg bench_cfg;
 
-void bench_defaults(gb_bench *b)
+/* ---- Command line ----------------------------------------------------- */
+
+/* Stores text into f's value; false if it is no number where one is due. */
+static bool flag_store(const struct bench_flag *f, const char *text)
 {
+	char *end;
+
+	switch (f->kind) {
+	case 'i':
+		*(int *)f->value = (int)strtol(text, &end, 10);
+		break;
+	case 'd':
+		*(double *)f->value = strtod(text, &end);
+		break;
+	default:
+		*(const char **)f->value = text;
+		return true;
+	}
+	return end != text && *end == '\0';
+}
+
+int bench_take_flags(int argc, char **argv, const struct bench_flag *table, int n)
+{
+	int out = 1;
+
+	for (int i = 1; i < argc; i++) {
+		const struct bench_flag *f = NULL;
+		const char *text = NULL;
+
+		for (int k = 0; k < n && f == NULL; k++) {
+			size_t len = strlen(table[k].name);
+
+			if (strncmp(argv[i], table[k].name, len) != 0)
+				continue;
+			if (argv[i][len] == '\0')
+				f = &table[k];
+			else if (argv[i][len] == '=' && table[k].kind != 'b')
+				f = &table[k], text = argv[i] + len + 1;
+		}
+		if (f == NULL) {
+			argv[out++] = argv[i];
+			continue;
+		}
+		if (f->kind == 'b') {
+			*(bool *)f->value = true;
+			continue;
+		}
+		if (text == NULL && i + 1 < argc)
+			text = argv[++i];
+		if (text == NULL || !flag_store(f, text)) {
+			fprintf(stderr, "%s: %s wants a %s\n", argv[0], f->name,
+				f->kind == 's' ? "value" : "number");
+			return -1;
+		}
+	}
+	argv[out] = NULL;
+	return out;
+}
+
+int bench_variant_args(int argc, char **argv, const char *prog)
+{
+	static const int64_t keys[] = { 1024, 65536, 1048576 };
+	static const int threads[] = { 1, 2, 3, 4 };
+	const char *variant = getenv("QSBR_BENCH_VARIANT");
+	double min_time = 0;
+	int reps = 0;
+	const struct bench_flag flags[] = {
+		{ "--variant", 's', &variant },
+		{ "--min-time", 'd', &min_time },
+		{ "--reps", 'i', &reps },
+	};
+	struct bench_cfg *c = &bench_cfg;
+	bool long_run;
+
+	argc = bench_take_flags(argc, argv, flags, 3);
+	if (argc < 0)
+		return -1;
+	if (variant == NULL)
+		variant = "short";
+	if (strcmp(variant, "short") != 0 && strcmp(variant, "long") != 0) {
+		fprintf(stderr, "%s: --variant short|long\n", prog);
+		return -1;
+	}
+	long_run = strcmp(variant, "long") == 0;
+	c->variant = long_run ? "long" : "short";
+	c->min_time = min_time > 0 ? min_time : long_run ? 1.0 : 0.1;
+	c->reps = reps > 0 ? reps : long_run ? 5 : 3;
+	c->n_threads = 4;
+	memcpy(c->threads, threads, sizeof(threads));
+	c->n_keys = 3;
+	memcpy(c->keys, keys, sizeof(keys));
+	return argc;
+}
+
+void bench_context(const char *prog)
+{
+	if (bench_cfg.variant != NULL)
+		gb_context("variant", bench_cfg.variant);
+	gb_context("libqsbr", qsbr_version());
+#ifndef NDEBUG
+	gb_context("warning", "built without NDEBUG: libqsbr's inline path has debug checks");
+	fprintf(stderr, "%s: built without NDEBUG; use --buildtype=release for numbers\n", prog);
+#else
+	(void)prog;
+#endif
+}
+
+gb_bench *bench_register(const char *name, gb_fn *body, void *arg, gb_fn *setup,
+			 gb_fn *teardown)
+{
+	gb_bench *b = gb_register(name, body, arg);
+
+	gb_setup(b, setup);
+	gb_teardown(b, teardown);
 	gb_min_time(b, bench_cfg.min_time);
 	gb_repetitions(b, bench_cfg.reps);
 	gb_real_time(b);
 	gb_aggregates_only(b);
+	return b;
+}
+
+void bench_thread_counts(gb_bench *b, bool multi)
+{
+	for (int i = 0; i < bench_cfg.n_threads; i++)
+		if (multi || bench_cfg.threads[i] == 1)
+			gb_threads(b, bench_cfg.threads[i]);
+}
+
+void bench_mix_args(gb_bench *b, int64_t keys)
+{
+	static const char *const names[] = { "keys", "lookup" };
+
+	gb_arg_names(b, names, 2);
+	gb_args(b, (const int64_t[]){ keys, 90 }, 2);
+	gb_args(b, (const int64_t[]){ keys, 50 }, 2);
 }
 
 /* ---- Pending accounting ----------------------------------------------- */
@@ -166,24 +297,6 @@ uint64_t bench_seed(int thread_index)
 	uint64_t s = 0x9e3779b97f4a7c15ull * (uint64_t)(thread_index + 1);
 
 	return s ? s : 1;
-}
-
-static double ts_seconds(clockid_t c)
-{
-	struct timespec ts;
-
-	clock_gettime(c, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-double bench_now(void)
-{
-	return ts_seconds(CLOCK_MONOTONIC);
-}
-
-double bench_cpu_now(void)
-{
-	return ts_seconds(CLOCK_PROCESS_CPUTIME_ID);
 }
 
 static const void *cache_owner;

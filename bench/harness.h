@@ -10,8 +10,11 @@
  *   thread it runs in (a liburcu worker thread, say).  Each thread writes only
  *   its own slot; bench_pending() sums them.  Workloads sample the sum every
  *   batch of operations into a peak.
- * - A per-thread random generator, a clock, a cache of one prefilled
- *   structure, and a buffer for nodes unlinked during an operation.
+ * - A per-thread random generator, a cache of one prefilled structure, and
+ *   a buffer for nodes unlinked during an operation.
+ * - The clocks and the median of every program in bench/, the ones outside
+ *   Google Benchmark (fastpath, scaling) included: static inline, so those
+ *   need only this header, not harness.c.
  *
  * Every benchmarked object is malloc'd, starts with the backend's retire
  * header, and is freed by bench_obj_free().
@@ -25,6 +28,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "gbench.h"
 
@@ -52,9 +56,48 @@ struct bench_cfg {
 
 extern struct bench_cfg bench_cfg;
 
-/* Applies the usual options to a family: min time, repetitions, real time,
- * aggregates only on the console. */
-void bench_defaults(gb_bench *b);
+/* ---- Command line ----------------------------------------------------- */
+
+/* One flag of a program's own: "--name value" or "--name=value"; a bool
+ * flag ('b') takes no value and is set to true. */
+struct bench_flag {
+	const char *name;  /* "--reps" */
+	char kind;         /* 'b' bool, 'i' int, 'd' double, 's' const char * */
+	void *value;       /* where it goes */
+};
+
+/* Takes the flags of table[0..n) out of argv (Google Benchmark rejects
+ * flags it does not know) and leaves the rest, argv[0] first, for gb_run.
+ * Returns the new argc (argv[argc] = NULL), or -1 after a message on
+ * stderr when a flag lacks its value. */
+int bench_take_flags(int argc, char **argv, const struct bench_flag *table, int n);
+
+/* The command line of reclaim and hashmap-vs-lfht:
+ *   --variant short|long   (else QSBR_BENCH_VARIANT, else short)
+ *   --min-time S, --reps N (override the variant's)
+ * Fills bench_cfg for the variant: seconds, repetitions, thread counts, key
+ * ranges; the program adds its own fields.  Returns argc for gb_run, or -1
+ * after a message on stderr. */
+int bench_variant_args(int argc, char **argv, const char *prog);
+
+/* The JSON context every program records: the variant, libqsbr's version,
+ * and a warning (on stderr too) when NDEBUG is unset. */
+void bench_context(const char *prog);
+
+/* Registers a family (gb_register, gb_setup, gb_teardown) with the usual
+ * options: bench_cfg's min time and repetitions, real time, aggregates only
+ * on the console. */
+gb_bench *bench_register(const char *name, gb_fn *body, void *arg, gb_fn *setup,
+			 gb_fn *teardown);
+
+/* One run per thread count of bench_cfg; only the single-thread run when
+ * the backend is valid with one thread only (multi false). */
+void bench_thread_counts(gb_bench *b, bool multi);
+
+/* The hash set's and hash map's two mixes over a key range: arguments
+ * "keys" and "lookup" (percent; the rest splits evenly between insert and
+ * remove), 90 then 50. */
+void bench_mix_args(gb_bench *b, int64_t keys);
 
 /* ---- Pending accounting ----------------------------------------------- */
 
@@ -138,8 +181,34 @@ static inline uint64_t bench_rand(uint64_t *s)
 }
 
 uint64_t bench_seed(int thread_index);
-double bench_now(void);     /* CLOCK_MONOTONIC, seconds */
-double bench_cpu_now(void); /* CPU time of the whole process, seconds */
+
+/* A thread's draws from a mix of bench_mix_args: a key below "keys" and an
+ * operation, a lookup with the run's "lookup" percentage, the rest split
+ * evenly between insert and remove. */
+enum bench_op { BENCH_LOOKUP, BENCH_INSERT, BENCH_REMOVE };
+
+struct bench_mix {
+	uint64_t keys, lookup, insert; /* insert: lookup + half the rest */
+	uint64_t seed;
+};
+
+static inline void bench_mix_init(struct bench_mix *m, const gb_state *st)
+{
+	m->keys = (uint64_t)gb_arg(st, 0);
+	m->lookup = (uint64_t)gb_arg(st, 1);
+	m->insert = m->lookup + (100 - m->lookup) / 2;
+	/* The address too: the streams differ from run to run. */
+	m->seed = bench_seed(gb_thread_index(st)) ^ (uint64_t)(uintptr_t)m;
+}
+
+static inline enum bench_op bench_mix_next(struct bench_mix *m, uint64_t *key)
+{
+	uint64_t r = bench_rand(&m->seed);
+	uint64_t pct = ((r & 0xffffffffu) * 100) >> 32;
+
+	*key = (r >> 32) % m->keys;
+	return pct < m->lookup ? BENCH_LOOKUP : pct < m->insert ? BENCH_INSERT : BENCH_REMOVE;
+}
 
 /* One prefilled structure (a hash table, a set of idle threads) is kept
  * across runs and thread counts while the same owner and key ask for it;
@@ -164,6 +233,58 @@ static inline void bench_rbuf_push(struct bench_rbuf *b, void *p)
 			abort();
 	}
 	b->v[b->n++] = p;
+}
+
+/* ---- Clocks and medians ------------------------------------------------ */
+
+/* CLOCK_MONOTONIC in whole nanoseconds: exact differences for short spans. */
+static inline uint64_t bench_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static inline double bench__seconds(clockid_t c)
+{
+	struct timespec ts;
+
+	clock_gettime(c, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* CLOCK_MONOTONIC, seconds. */
+static inline double bench_now(void)
+{
+	return bench__seconds(CLOCK_MONOTONIC);
+}
+
+/* CPU time of the whole process, seconds. */
+static inline double bench_cpu_now(void)
+{
+	return bench__seconds(CLOCK_PROCESS_CPUTIME_ID);
+}
+
+static inline int bench__cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* Sorts v[0..n) in place, smallest first. */
+static inline void bench_sort(double *v, size_t n)
+{
+	qsort(v, n, sizeof(*v), bench__cmp_double);
+}
+
+/* The median of v[0..n), n > 0 (the mean of the middle two when n is
+ * even).  Sorts v. */
+static inline double bench_median(double *v, size_t n)
+{
+	bench_sort(v, n);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 #endif /* BENCH_HARNESS_H */

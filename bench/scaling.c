@@ -23,26 +23,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <qsbr.h>
 
+#include "harness.h" /* clocks, median */
+
 #define POLLS 1000 /* polls per sample */
-
-static double now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
 
 static bool miss;
 
@@ -109,20 +95,20 @@ static double measure(int reg, int online, int reps, double *samples)
 
 		if (miss) {
 			/* Our online handle does not report: every poll fails. */
-			double t0 = now_ns();
+			uint64_t t0 = bench_now_ns();
 
 			for (int k = 0; k < POLLS; k++)
 				if (qsbr_poll(h[own - 1], goal))
 					exit(1);
-			samples[r] = (now_ns() - t0) / POLLS;
+			samples[r] = (double)(bench_now_ns() - t0) / POLLS;
 			continue;
 		}
 		qsbr_quiescent(h[own - 1]);
 		for (;;) {
-			double t0 = now_ns();
+			uint64_t t0 = bench_now_ns();
 			bool ok = qsbr_poll(h[own - 1], goal);
 
-			samples[r] = now_ns() - t0;
+			samples[r] = (double)(bench_now_ns() - t0);
 			if (ok)
 				break;
 			sched_yield();
@@ -138,8 +124,7 @@ static double measure(int reg, int online, int reps, double *samples)
 	free(h);
 	free(rep);
 	qsbr_domain_delete(d);
-	qsort(samples, (size_t)reps, sizeof(*samples), cmp_double);
-	return samples[reps / 2];
+	return bench_median(samples, (size_t)reps);
 }
 
 int main(int argc, char **argv)

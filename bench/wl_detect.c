@@ -123,14 +123,11 @@ static void teardown(gb_state *st, void *arg)
 void RC_SYM(wl_detect_register)(void)
 {
 	static const char *const names[] = { "registered" };
-	gb_bench *b = gb_register("detect/" RC_NAME, body, NULL);
+	gb_bench *b = bench_register("detect/" RC_NAME, body, NULL, setup, teardown);
 
-	gb_setup(b, setup);
-	gb_teardown(b, teardown);
 	gb_arg_names(b, names, 1);
 	for (int i = 0; i < bench_cfg.n_registered; i++)
 		gb_args(b, &bench_cfg.registered[i], 1);
-	bench_defaults(b);
 }
 
 #else

@@ -39,26 +39,24 @@ static void setup(gb_state *st, void *arg)
 
 static void body(gb_state *st, void *arg)
 {
-	const uint64_t keys = (uint64_t)gb_arg(st, 0);
-	const uint64_t lookup = (uint64_t)gb_arg(st, 1);
-	const uint64_t insert = lookup + (100 - lookup) / 2;
-	uint64_t seed = bench_seed(gb_thread_index(st)) ^ (uint64_t)(uintptr_t)&seed;
+	struct bench_mix mix;
 	struct bench_rbuf rb = { 0 };
 	uint64_t ops = 0;
 	rc_thread t;
 
 	(void)arg;
+	bench_mix_init(&mix, st);
 	rc_thread_init(&t, dom);
 	bench_loop_enter(st);
 	while (rc_keep_running(st, &t, BATCH)) {
 		for (int i = 0; i < BATCH; i++) {
-			uint64_t r = bench_rand(&seed);
-			uint64_t key = (r >> 32) % keys, pct = ((r & 0xffffffffu) * 100) >> 32;
+			uint64_t key;
+			enum bench_op op = bench_mix_next(&mix, &key);
 
 			rc_read_begin(&t);
-			if (pct < lookup)
+			if (op == BENCH_LOOKUP)
 				hs_lookup(&set, key);
-			else if (pct < insert)
+			else if (op == BENCH_INSERT)
 				hs_insert(&set, key, &rb);
 			else
 				hs_delete(&set, key, &rb);
@@ -87,16 +85,8 @@ static void teardown(gb_state *st, void *arg)
 /* One family per key range, so the set is built once per range. */
 void RC_SYM(wl_hashset_register)(int64_t keys)
 {
-	static const char *const names[] = { "keys", "lookup" };
-	gb_bench *b = gb_register("hashset/" RC_NAME, body, NULL);
+	gb_bench *b = bench_register("hashset/" RC_NAME, body, NULL, setup, teardown);
 
-	gb_setup(b, setup);
-	gb_teardown(b, teardown);
-	gb_arg_names(b, names, 2);
-	gb_args(b, (const int64_t[]){ keys, 90 }, 2);
-	gb_args(b, (const int64_t[]){ keys, 50 }, 2);
-	bench_defaults(b);
-	for (int i = 0; i < bench_cfg.n_threads; i++)
-		if (RC_MULTI || bench_cfg.threads[i] == 1)
-			gb_threads(b, bench_cfg.threads[i]);
+	bench_mix_args(b, keys);
+	bench_thread_counts(b, RC_MULTI);
 }

@@ -88,16 +88,9 @@ static void teardown(gb_state *st, void *arg)
 void RC_SYM(wl_quiescent_register)(void)
 {
 	static int advancing;
-	gb_bench *b;
 
-	b = gb_register("quiescent/idle/" RC_NAME, body, NULL);
-	gb_setup(b, setup);
-	gb_teardown(b, teardown);
-	bench_defaults(b);
-	b = gb_register("quiescent/advancing/" RC_NAME, body, &advancing);
-	gb_setup(b, setup);
-	gb_teardown(b, teardown);
-	bench_defaults(b);
+	bench_register("quiescent/idle/" RC_NAME, body, NULL, setup, teardown);
+	bench_register("quiescent/advancing/" RC_NAME, body, &advancing, setup, teardown);
 }
 
 #else

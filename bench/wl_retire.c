@@ -69,14 +69,7 @@ static void teardown(gb_state *st, void *arg)
 void RC_SYM(wl_retire_register)(void)
 {
 	static int ptr_form;
-	gb_bench *b;
 
-	b = gb_register("retire/node/" RC_NAME, body, NULL);
-	gb_setup(b, setup);
-	gb_teardown(b, teardown);
-	bench_defaults(b);
-	b = gb_register("retire/ptr/" RC_NAME, body, &ptr_form);
-	gb_setup(b, setup);
-	gb_teardown(b, teardown);
-	bench_defaults(b);
+	bench_register("retire/node/" RC_NAME, body, NULL, setup, teardown);
+	bench_register("retire/ptr/" RC_NAME, body, &ptr_form, setup, teardown);
 }

@@ -17,10 +17,7 @@ static void setup(gb_state *st, void *arg)
 {
 	(void)st;
 	(void)arg;
-	if (dom == NULL)
-		dom = rc_domain_new();
-	stack_fill(&stk, 1000);
-	bench_run_start(sizeof(struct snode));
+	stack_run_start(&dom, &stk);
 }
 
 static void body(gb_state *st, void *arg)
@@ -44,20 +41,12 @@ static void body(gb_state *st, void *arg)
 static void teardown(gb_state *st, void *arg)
 {
 	(void)arg;
-	bench_run_report(st);
-	rc_drain(dom);
-	stack_clear(&stk);
-	bench_check_drained("stack/" RC_NAME);
+	stack_run_end(st, dom, &stk, "stack/" RC_NAME);
 }
 
 void RC_SYM(wl_stack_register)(void)
 {
-	gb_bench *b = gb_register("stack/" RC_NAME, body, NULL);
+	gb_bench *b = bench_register("stack/" RC_NAME, body, NULL, setup, teardown);
 
-	gb_setup(b, setup);
-	gb_teardown(b, teardown);
-	bench_defaults(b);
-	for (int i = 0; i < bench_cfg.n_threads; i++)
-		if (RC_MULTI || bench_cfg.threads[i] == 1)
-			gb_threads(b, bench_cfg.threads[i]);
+	bench_thread_counts(b, RC_MULTI);
 }

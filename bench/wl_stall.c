@@ -27,11 +27,8 @@ static void setup(gb_state *st, void *arg)
 {
 	(void)st;
 	(void)arg;
-	if (dom == NULL)
-		dom = rc_domain_new();
-	stack_fill(&stk, 1000);
 	atomic_store(&stop, false);
-	bench_run_start(sizeof(struct snode));
+	stack_run_start(&dom, &stk);
 }
 
 static void sleep_until(double t)
@@ -119,10 +116,7 @@ static void body(gb_state *st, void *arg)
 static void teardown(gb_state *st, void *arg)
 {
 	(void)arg;
-	bench_run_report(st);
-	rc_drain(dom);
-	stack_clear(&stk);
-	bench_check_drained("stall/" RC_NAME);
+	stack_run_end(st, dom, &stk, "stall/" RC_NAME);
 }
 
 void RC_SYM(wl_stall_register)(void)

@@ -29,7 +29,8 @@
  * Retired objects end in bench_obj_free(), which counts them (harness.h).
  * Constants: RC_NAME (the backend's name in results), RC_MULTI (0: valid
  * with one thread only), RC_GRACE (1: it detects grace periods of its own,
- * so the quiescent and detection workloads include it).
+ * so the quiescent and detection workloads include it), RC_SYNC_CALL (qsbr
+ * and urcu: the library call rc_synchronize makes, for results).
  */
 #ifndef BENCH_RC_H
 #define BENCH_RC_H

@@ -9,8 +9,23 @@
  * A thread reports a quiescent state after every operation; the library's
  * own amortized reclaim runs inside retire.  Debug builds add the owner check
  * to the inline qsbr_quiescent: benchmark a release build.
+ *
+ * rc_synchronize waits with the handle-based qsbr_synchronize(t).  Where
+ * qsbr.h defines QSBR_HAVE_SYNCHRONIZE_DOMAIN, the domain-level
+ * qsbr_synchronize_domain(d) can be measured instead: set
+ * RC_QSBR_SYNC_DOMAIN to 1 below (or pass -DRC_QSBR_SYNC_DOMAIN=1).  That
+ * call takes no handle, so a caller that is online goes offline around it,
+ * as liburcu's synchronize_rcu does for an online QSBR reader.
+ * RC_SYNC_CALL names the call in results.
  */
 #include <qsbr.h>
+
+#ifndef RC_QSBR_SYNC_DOMAIN
+#define RC_QSBR_SYNC_DOMAIN 0 /* 1: qsbr_synchronize_domain(d) */
+#endif
+#if RC_QSBR_SYNC_DOMAIN && !defined(QSBR_HAVE_SYNCHRONIZE_DOMAIN)
+#error "RC_QSBR_SYNC_DOMAIN needs a qsbr.h with QSBR_HAVE_SYNCHRONIZE_DOMAIN"
+#endif
 
 #if defined(RC_BACKEND_QSBR_CAP)
 #define RC_NAME "qsbr-cap"
@@ -26,6 +41,8 @@ typedef qsbr_node rc_head;
 typedef qsbr_domain rc_domain;
 typedef struct {
 	qsbr_thread *t;
+	qsbr_domain *d;
+	bool online;
 } rc_thread;
 
 static inline rc_domain *rc_domain_new(void)
@@ -55,6 +72,8 @@ static inline void rc_thread_init(rc_thread *t, rc_domain *d)
 	t->t = qsbr_register(d);
 	if (t->t == NULL)
 		abort();
+	t->d = d;
+	t->online = true;
 }
 
 /* What the thread still holds goes to the domain's orphans (rc_drain). */
@@ -89,9 +108,34 @@ static inline void rc_retire_ptr(rc_thread *t, void *p)
 		abort();
 }
 
-static inline void rc_offline(rc_thread *t) { qsbr_detach(t->t); }
-static inline void rc_online(rc_thread *t) { qsbr_attach(t->t); }
+static inline void rc_offline(rc_thread *t)
+{
+	qsbr_detach(t->t);
+	t->online = false;
+}
+
+static inline void rc_online(rc_thread *t)
+{
+	qsbr_attach(t->t);
+	t->online = true;
+}
+
+#if RC_QSBR_SYNC_DOMAIN
+#define RC_SYNC_CALL "qsbr_synchronize_domain(d)"
+static inline void rc_synchronize(rc_thread *t)
+{
+	if (!t->online) {
+		qsbr_synchronize_domain(t->d);
+		return;
+	}
+	rc_offline(t);
+	qsbr_synchronize_domain(t->d);
+	rc_online(t);
+}
+#else
+#define RC_SYNC_CALL "qsbr_synchronize(t)"
 static inline void rc_synchronize(rc_thread *t) { qsbr_synchronize(t->t); }
+#endif
 
 /* qsbr_barrier waits for the caller's objects and every orphan. */
 static inline void rc_drain(rc_domain *d)

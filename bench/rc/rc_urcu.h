@@ -158,6 +158,7 @@ static inline void rc_retire_ptr(rc_thread *t, void *p)
 
 static inline void rc_offline(rc_thread *t) { (void)t; rcu_thread_offline(); }
 static inline void rc_online(rc_thread *t) { (void)t; rcu_thread_online(); }
+#define RC_SYNC_CALL "synchronize_rcu()"
 static inline void rc_synchronize(rc_thread *t) { (void)t; synchronize_rcu(); }
 
 static inline void rc_drain(rc_domain *d)
