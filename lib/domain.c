@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "internal.h"
 
@@ -154,6 +155,22 @@ static bool options_valid(const qsbr_options *o)
 	       o->background <= QSBR_BACKGROUND_OFF;
 }
 
+/* A condition variable whose timed waits use CLOCK_MONOTONIC, as every
+ * deadline here does.  Returns 0 or the pthread error. */
+int qsbr__cond_init(pthread_cond_t *cv)
+{
+	pthread_condattr_t a;
+	int err;
+
+	if ((err = pthread_condattr_init(&a)) != 0)
+		return err;
+	err = pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+	if (err == 0)
+		err = pthread_cond_init(cv, &a);
+	pthread_condattr_destroy(&a);
+	return err;
+}
+
 /* Returns 0 or the pthread error (EAGAIN, ENOMEM). */
 static int init_locks(qsbr_domain *d)
 {
@@ -163,7 +180,7 @@ static int init_locks(qsbr_domain *d)
 		return err;
 	if ((err = pthread_mutex_init(&d->q.lock, NULL)) != 0)
 		goto fail_q;
-	if ((err = pthread_cond_init(&d->q.cv, NULL)) != 0)
+	if ((err = qsbr__cond_init(&d->q.cv)) != 0)
 		goto fail_cv;
 	return 0;
 fail_cv:

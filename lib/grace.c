@@ -33,7 +33,7 @@ void qsbr__quiescent_slow(qsbr_thread *t)
 	/* Relaxed: a request carries no data; a request we miss here is seen
 	 * at a later quiescent state (the requester advanced wr_seq after
 	 * storing it, so we come back to the slow path). */
-	if (t->cap_wait || load_relaxed(&t->flush_req) != t->flush_done)
+	if (t->cap_wait || qsbr_seq_lt(t->flush_done, load_relaxed(&t->flush_req)))
 		qsbr__owner_duties(t); /* up to retire.c (internal.h) */
 }
 
@@ -55,6 +55,9 @@ void qsbr__detach(qsbr_thread *t)
 	if (load_relaxed(&t->seq) == 0)
 		return;
 	proto_detach(&t->seq, t->group_online, t->mask_word, t->mask_bit);
+	/* Our half of wait.c's store-buffering pair: detach's own accesses
+	 * are releases, not seq_cst. */
+	fence_seq_cst();
 	qsbr__wake_waiters(t->d);
 }
 

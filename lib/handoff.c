@@ -104,10 +104,14 @@ size_t qsbr__queue_drain(qsbr_domain *d, qsbr_thread *t, bool all)
 		return 0;
 	pthread_mutex_lock(&q->lock);
 	if (q->draining) {
+		/* The drainer polls once more before it stops: our caller may
+		 * be a waiter whose wake came while it polled. */
+		q->drain_again = true;
 		pthread_mutex_unlock(&q->lock);
 		return 0;
 	}
 	q->draining = true;
+	q->drain_again = false;
 	while (q->ring.len > 0) {
 		struct batch b;
 
@@ -124,6 +128,10 @@ size_t qsbr__queue_drain(qsbr_domain *d, qsbr_thread *t, bool all)
 			if (!reached)
 				qsbr__advance_past(d, max); /* deferred goals need one */
 			pthread_mutex_lock(&q->lock);
+			if (!reached && q->drain_again) {
+				q->drain_again = false;
+				continue;
+			}
 			if (!reached)
 				break;
 		}
@@ -132,7 +140,6 @@ size_t qsbr__queue_drain(qsbr_domain *d, qsbr_thread *t, bool all)
 		pthread_mutex_unlock(&q->lock);
 		if (!qsbr__run_batch(d, t, &b))
 			return ran; /* a callback forked: the child reset the queue */
-		pthread_mutex_lock(&q->lock);
 		store_relaxed(&q->bytes_done, load_relaxed(&q->bytes_done) + b.bytes);
 		/* One writer at a time (draining).  Release pairs with the
 		 * acquire loads in qsbr__queue_done and qsbr_stats_get. */
@@ -141,6 +148,7 @@ size_t qsbr__queue_drain(qsbr_domain *d, qsbr_thread *t, bool all)
 		/* Waiters for done: the fence is our half of wait.c's pair. */
 		fence_seq_cst();
 		qsbr__wake_waiters(d);
+		pthread_mutex_lock(&q->lock);
 	}
 	q->draining = false;
 	pthread_mutex_unlock(&q->lock);
@@ -183,12 +191,16 @@ static bool look_for_idle_holders(qsbr_domain *d)
 		if (progress == load_relaxed(&t->helper_mark) && load_relaxed(&t->seq) != 0) {
 			if (gen == 0)
 				gen = fetch_add_relaxed(&d->flush_gen, 1) + 1;
-			store_relaxed(&t->flush_req, gen);
+			if (qsbr_seq_lt(load_relaxed(&t->flush_req), gen))
+				store_relaxed(&t->flush_req, gen);
 		}
 		store_relaxed(&t->helper_mark, progress);
 	}
-	if (gen != 0)
+	if (gen != 0) {
 		qsbr__advance(d); /* R3: releases the requests to their owners */
+		fence_seq_cst();  /* and wakes an owner asleep in a wait */
+		qsbr__wake_waiters(d);
+	}
 	return held;
 }
 
@@ -222,7 +234,7 @@ static void *helper_main(void *arg)
 {
 	qsbr_domain *d = arg;
 	struct queue *q = &d->q;
-	uint64_t next_look = 0;
+	uint64_t next_look = 0, fork_gen = qsbr__fork_generation();
 	bool held = true;
 
 	pthread_mutex_lock(&q->lock);
@@ -231,6 +243,10 @@ static void *helper_main(void *arg)
 
 		pthread_mutex_unlock(&q->lock);
 		qsbr__queue_drain(d, NULL, false);
+		/* A callback forked and this is the child: its one thread is our
+		 * copy, and the child's domain has no helper.  End it. */
+		if (qsbr__fork_generation() != fork_gen)
+			return NULL;
 		now = qsbr__now_ms();
 		if (now >= next_look) {
 			held = look_for_idle_holders(d);
@@ -278,12 +294,12 @@ static void helper_wake_locked(qsbr_domain *d)
 
 	if (d->opts.background == QSBR_BACKGROUND_OFF || load_relaxed(&q->helper_stop) != 0)
 		return;
-	if (load_relaxed(&q->helper_state) == HELPER_IDLE) {
+	if (load_relaxed(&q->helper_state) != HELPER_NONE) {
+		/* Idle, or in its timed wait while threads hold objects: new
+		 * work for it now, not at its next look. */
 		pthread_cond_signal(&q->cv);
 		return;
 	}
-	if (load_relaxed(&q->helper_state) != HELPER_NONE)
-		return;
 	/* After a failed start, try again at most once per flush_ms. */
 	now = qsbr__now_ms();
 	if (q->retry_at_ms != 0 && now < q->retry_at_ms)
@@ -342,5 +358,6 @@ void qsbr__queue_fork_child(qsbr_domain *d)
 	store_relaxed(&q->bytes_done, 0);
 	store_relaxed(&q->helper_state, HELPER_NONE);
 	q->retry_at_ms = 0;
-	pthread_cond_init(&q->cv, NULL);
+	q->drain_again = false;
+	qsbr__cond_init(&q->cv);
 }

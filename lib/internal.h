@@ -151,6 +151,7 @@ struct queue {
 	uint64_t pushed;        /* objects ever pushed */
 	qsbr_seq max_goal;      /* newest goal in the ring */
 	bool draining;          /* one drainer at a time: batches run in order */
+	bool drain_again;       /* a drain was refused while the drainer polled */
 	au64 waiting;           /* hint for drainers: the ring's length */
 	au64 done;              /* objects of popped batches whose callbacks ran */
 	au64 bytes_done;
@@ -239,6 +240,7 @@ void *qsbr__domain_alloc(qsbr_domain *d, size_t size, size_t align);
 void qsbr__domain_free(qsbr_domain *d, void *p);
 bool qsbr__owned(const qsbr_thread *t);
 uint64_t qsbr__fork_generation(void);
+int qsbr__cond_init(pthread_cond_t *cv);
 
 /* registry.c */
 void qsbr__registry_init(qsbr_domain *d);

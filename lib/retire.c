@@ -58,9 +58,16 @@ static size_t run_reached(qsbr_thread *t)
 		qsbr__ring_pop(&t->ring, &b);
 		if (!qsbr__run_batch(t->d, t, &b))
 			return ran; /* a callback forked: this is the child */
-		add_relaxed_owner(&t->n_freed, b.count);
 		add_relaxed_owner(&t->n_bytes_freed, b.bytes);
+		/* Release pairs with the acquire in all_flushed: a thread that
+		 * a callback took offline in the middle of this batch holds
+		 * nothing once this count says so. */
+		store_release(&t->n_freed, load_relaxed(&t->n_freed) + b.count);
 		ran += b.count;
+		if (load_relaxed(&t->seq) == 0) {
+			fence_seq_cst(); /* our half of wait.c's pair */
+			qsbr__wake_waiters(t->d);
+		}
 	}
 	return ran;
 }
@@ -81,20 +88,29 @@ void qsbr__flush(qsbr_thread *t)
  * states, which must not start another. */
 static _Thread_local bool in_cap_wait;
 
+/* After a flush: the request seen before it is answered.  Not from inside
+ * a callback: the thread may be running one of its own batches, which it
+ * holds until the batch ends (all_flushed then counts it as held). */
+static void answer_flush(qsbr_thread *t, uint64_t req)
+{
+	if (qsbr__in_callback() || !qsbr_seq_lt(t->flush_done, req))
+		return;
+	t->flush_done = req;
+	/* seq_cst: release pairs with the acquire load in all_flushed (our
+	 * handed batches are in the queue before it takes its mark); seq_cst
+	 * for the wake's store-buffering pair (wait.c). */
+	store_seq_cst(&t->flush_ack, req);
+	qsbr__wake_waiters(t->d);
+}
+
 /* From the quiescent slow path (grace.c): a flush request, the cap. */
 void qsbr__owner_duties(qsbr_thread *t)
 {
 	uint64_t req = load_relaxed(&t->flush_req);
 
-	if (req != t->flush_done) {
+	if (qsbr_seq_lt(t->flush_done, req)) {
 		qsbr__flush(t);
-		t->flush_done = req;
-		/* seq_cst: release pairs with the acquire load in
-		 * qsbr_barrier_domain's check (our handed batches are in the
-		 * queue before it takes its mark); seq_cst with the fence of
-		 * the wake below's store-buffering pair (wait.c). */
-		store_seq_cst(&t->flush_ack, req);
-		qsbr__wake_waiters(t->d);
+		answer_flush(t, req);
 	}
 	if (t->cap_wait && !in_cap_wait && !qsbr__in_callback()) {
 		t->cap_wait = false;
@@ -109,7 +125,8 @@ void qsbr__owner_duties(qsbr_thread *t)
  * make sure the helper runs (it finds this thread if it goes idle). */
 static void __attribute__((noinline)) batch_started(qsbr_thread *t)
 {
-	if (t->d->opts.background == QSBR_BACKGROUND_OFF)
+	/* Offline: the flush that follows pushes, which pokes the helper. */
+	if (t->d->opts.background == QSBR_BACKGROUND_OFF || load_relaxed(&t->seq) == 0)
 		return;
 	/* seq_cst fence: our n_retired store before the load of the helper's
 	 * state, against its store of "idle" before its last look at the
@@ -131,6 +148,8 @@ static void __attribute__((noinline)) retire_slow(qsbr_thread *t)
 	}
 	close_open(t);
 	qsbr__cap_check(t);
+	if (!qsbr__helper_runs(d))
+		qsbr__helper_poke(d); /* after a failed start: try again (rate-limited) */
 	if (d->opts.background == QSBR_BACKGROUND_ALL)
 		return; /* the helper runs them */
 	run_reached(t);
@@ -231,14 +250,17 @@ struct mark_wait {
 	qsbr_domain *d;
 	qsbr_thread *t;
 	uint64_t mark;
+	uint64_t fork_gen;
 };
 
-/* Done when the queue has run everything up to the mark; helps run it. */
+/* Done when the queue has run everything up to the mark; helps run it.
+ * Also done in the child of a fork() made by a callback we ran: what we
+ * waited for is the parent's. */
 static bool queue_reached(void *arg)
 {
 	struct mark_wait *w = arg;
 
-	if (qsbr__queue_done(w->d, w->mark))
+	if (qsbr__fork_generation() != w->fork_gen || qsbr__queue_done(w->d, w->mark))
 		return true;
 	if (!qsbr__helper_runs(w->d))
 		qsbr__queue_drain(w->d, w->t, false);
@@ -249,7 +271,7 @@ static bool queue_reached(void *arg)
  * pushed before it.  t (may be NULL) counts as quiescent while it waits. */
 static bool wait_for_queue(qsbr_domain *d, qsbr_thread *t, uint64_t deadline_ms)
 {
-	struct mark_wait w = { d, t, 0 };
+	struct mark_wait w = { d, t, 0, qsbr__fork_generation() };
 
 	if (t != NULL)
 		qsbr__flush(t);
@@ -284,35 +306,48 @@ struct flush_wait {
 	qsbr_domain *d;
 	qsbr_thread *self;
 	uint64_t gen;
+	uint64_t fork_gen;
 };
 
-/* Done when every other online thread answered flush request gen; asks
- * again (and advances, so it reaches its slow path) any that has not seen
- * it, e.g. one that registered while the request was made. */
+/* Done when every other thread is offline holding nothing, or answered
+ * flush request gen; asks again (and advances, so that it reaches its slow
+ * path) any that has not seen it: one that registered while the request was
+ * made, or came back online without a quiescent state since. */
 static bool all_flushed(void *arg)
 {
 	struct flush_wait *w = arg;
 	bool done = true, asked = false;
 
+	if (qsbr__fork_generation() != w->fork_gen)
+		return true; /* a callback we ran forked: the child waits for nothing */
 	REGISTRY_EACH(w->d, t) {
 		if (t == w->self || load_relaxed(&t->state) != SLOT_USED)
 			continue;
 		/* Acquire pairs with proto_detach's release store: a thread we
-		 * see offline handed over everything before it went. */
-		if (load_acquire(&t->seq) == 0)
+		 * see offline handed over everything before it went, but for a
+		 * batch of its own a callback took it offline in (n_freed,
+		 * acquire: pairs with run_reached's release). */
+		if (load_acquire(&t->seq) == 0) {
+			if (load_acquire(&t->n_freed) + load_relaxed(&t->n_handed) ==
+			    load_relaxed(&t->n_retired))
+				continue;
+			done = false;
 			continue;
-		/* Acquire pairs with store_seq_cst(flush_ack) in
-		 * qsbr__owner_duties: its batches are in the queue. */
+		}
+		/* Acquire pairs with store_seq_cst(flush_ack) in answer_flush:
+		 * its batches are in the queue. */
 		if (qsbr_seq_leq(w->gen, load_acquire(&t->flush_ack)))
 			continue;
 		done = false;
-		if (load_relaxed(&t->flush_req) != w->gen) {
+		if (qsbr_seq_lt(load_relaxed(&t->flush_req), w->gen))
 			store_relaxed(&t->flush_req, w->gen);
-			asked = true;
-		}
+		asked = true;
 	}
-	if (asked)
+	if (asked) {
 		qsbr__advance(w->d); /* R3: releases the requests to their owners */
+		fence_seq_cst();     /* and wakes an owner asleep in a wait */
+		qsbr__wake_waiters(w->d);
+	}
 	return done;
 }
 
@@ -332,6 +367,7 @@ void qsbr_barrier_domain(qsbr_domain *d)
 	w.d = d;
 	w.self = qsbr__self(d);
 	w.gen = fetch_add_relaxed(&d->flush_gen, 1) + 1;
+	w.fork_gen = qsbr__fork_generation();
 	/* Every other online thread hands over at its next quiescent state;
 	 * offline ones hold nothing.  Then the queue runs it all. */
 	qsbr__wait_until(d, w.self, all_flushed, &w, 0);
@@ -351,6 +387,7 @@ void qsbr__retire_exit(qsbr_thread *t)
 		run_reached(t);
 	}
 	qsbr__flush(t);
+	answer_flush(t, load_relaxed(&t->flush_req));
 	qsbr__detach(t);
 	while (t->boxes != NULL) {
 		struct box *x = t->boxes;
@@ -372,6 +409,7 @@ void qsbr_detach(qsbr_thread *t)
 		return;
 	if (thread_held(t) != 0)
 		qsbr__flush(t);
+	answer_flush(t, load_relaxed(&t->flush_req));
 	qsbr__detach(t);
 }
 

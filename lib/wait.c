@@ -8,11 +8,16 @@
  * as cores, a yield hands the core to a reader that never gives it back, and
  * the waiter then waits for the scheduler's next tick (docs/benchmarks.md).
  *
+ * A caller that counts as quiescent while it waits (self online) sleeps
+ * offline: qsbr_detach and qsbr_attach around the sleep, so that a grace
+ * period it waits for does not wait for it in turn.
+ *
  * The protocol against a lost wake:
  *
  *   waiter                              waker (publish, detach, drain, ack)
  *   fetch_add_seq_cst(waiters)          makes the condition true (a store)
- *   seen = load_seq_cst(futex_word)     fence_seq_cst (R2, or its own)
+ *   fence_seq_cst                       fence_seq_cst (R2, or its own)
+ *   seen = load_seq_cst(futex_word)
  *   check the condition again           load_seq_cst(waiters) != 0 ?
  *   futex_wait(futex_word == seen)        fetch_add_seq_cst(futex_word); wake
  *
@@ -81,12 +86,25 @@ bool qsbr__wait_until(qsbr_domain *d, qsbr_thread *self, bool (*done)(void *arg)
 			cpu_relax();
 			continue;
 		}
-		/* seq_cst: the waiter's half of the pair (file comment). */
+		/* seq_cst RMW and fence: the waiter's half of the pair (file
+		 * comment); the fence orders the re-check's loads, whatever
+		 * their own order. */
 		fetch_add_seq_cst(&d->waiters, 1);
+		fence_seq_cst();
 		seen = load_seq_cst(&d->futex_word);
 		ok = done(arg);
-		if (!ok)
+		if (!ok) {
+			/* Asleep, the caller reports nothing: it sleeps offline
+			 * (handing over what it holds, as any detach does), or
+			 * the grace period it waits for would wait for it. */
+			bool online = self != NULL && load_relaxed(&self->seq) != 0;
+
+			if (online)
+				qsbr_detach(self);
 			sleep_on(d, seen);
+			if (online)
+				qsbr_attach(self);
+		}
 		fetch_sub_relaxed(&d->waiters, 1);
 		if (ok)
 			return true;

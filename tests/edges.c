@@ -761,6 +761,137 @@ static void test_domain_calls_without_handle(void **state)
 	assert_int_equal(qsbr_domain_delete(d), 0);
 }
 
+
+/* ---- found in review: flush requests, callbacks that detach or fork ---- */
+
+static qsbr_domain *review_d;
+static qsbr_thread *review_t;
+static int review_flag, review_ran2;
+
+static void *barrier_domain_then_flag(void *arg)
+{
+	(void)arg;
+	qsbr_barrier_domain(review_d);
+	__atomic_store_n(&review_flag, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+/* Asked to flush, the thread detaches and comes back before its next
+ * quiescent state: the barrier must not wait for an advance nobody makes. */
+static void test_barrier_domain_after_reattach(void **state)
+{
+	pthread_t b;
+
+	(void)state;
+	review_d = domain_with_opts(32, 127, QSBR_BACKGROUND_OFF);
+	review_t = qsbr_register(review_d);
+	__atomic_store_n(&review_flag, 0, __ATOMIC_RELAXED);
+	pthread_create(&b, NULL, barrier_domain_then_flag, NULL);
+	sleep_ms(20); /* it asked us, and advanced */
+	qsbr_detach(review_t);
+	qsbr_attach(review_t);
+	for (int i = 0; i < 60000 && !__atomic_load_n(&review_flag, __ATOMIC_ACQUIRE); i++) {
+		qsbr_quiescent(review_t);
+		sleep_ms(1);
+	}
+	assert_int_equal(__atomic_load_n(&review_flag, __ATOMIC_ACQUIRE), 1);
+	pthread_join(b, NULL);
+	qsbr_unregister(review_t);
+	assert_int_equal(qsbr_domain_delete(review_d), 0);
+}
+
+static void detaching_cb(qsbr_node *n)
+{
+	(void)n;
+	qsbr_detach(review_t);
+	__atomic_store_n(&review_flag, 1, __ATOMIC_RELEASE);
+	sleep_ms(200);
+}
+
+static void second_cb(qsbr_node *n)
+{
+	(void)n;
+	__atomic_store_n(&review_ran2, 1, __ATOMIC_RELEASE);
+}
+
+static void *run_detaching_batch(void *arg)
+{
+	static qsbr_node n1, n2;
+
+	(void)arg;
+	review_t = qsbr_register(review_d);
+	qsbr_retire_node(review_t, &n1, detaching_cb);
+	qsbr_retire_node(review_t, &n2, second_cb); /* the batch of 2 closes */
+	qsbr_quiescent(review_t);
+	qsbr_reclaim(review_t); /* runs both: the first takes the thread offline */
+	qsbr_unregister(review_t);
+	return NULL;
+}
+
+/* A callback takes its thread offline in the middle of the thread's own
+ * batch: the rest of the batch is still held, and a barrier must wait. */
+static void test_barrier_domain_while_callback_detaches(void **state)
+{
+	pthread_t th;
+
+	(void)state;
+	review_d = domain_with_opts(2, 127, QSBR_BACKGROUND_OFF);
+	__atomic_store_n(&review_flag, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&review_ran2, 0, __ATOMIC_RELAXED);
+	pthread_create(&th, NULL, run_detaching_batch, NULL);
+	while (!__atomic_load_n(&review_flag, __ATOMIC_ACQUIRE))
+		sleep_ms(1);
+	qsbr_barrier_domain(review_d); /* the second node was retired before */
+	assert_int_equal(__atomic_load_n(&review_ran2, __ATOMIC_ACQUIRE), 1);
+	pthread_join(th, NULL);
+	assert_int_equal(qsbr_domain_delete(review_d), 0);
+}
+
+/* A callback forks, inside a barrier: the child's barrier returns (what it
+ * waited for is the parent's), and with the helper running the callback,
+ * the child's copy of the helper ends. */
+static pid_t forked;
+
+static void forking_ptr_free(void *p)
+{
+	free(p);
+	if (forked == -1) {
+		pid_t c = fork();
+
+		forked = c; /* 0 in the child */
+	}
+}
+
+static int fork_inside_barrier(void *arg)
+{
+	uint32_t background = *(uint32_t *)arg;
+	qsbr_domain *d = domain_with_opts(1, 127, background);
+	qsbr_thread *t = qsbr_register(d);
+	int status;
+
+	forked = -1;
+	assert_int_equal(qsbr_retire(t, malloc(16), forking_ptr_free), 0);
+	qsbr_barrier(t);
+	if (forked == 0)
+		_exit(0); /* the child, its barrier returned */
+	if (forked < 0)
+		return 40;
+	if (waitpid(forked, &status, 0) != forked || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		return 41;
+	qsbr_unregister(t);
+	return qsbr_domain_delete(d) == 0 ? 0 : 42;
+}
+
+static void test_fork_from_callback_in_barrier(void **state)
+{
+	uint32_t off = QSBR_BACKGROUND_OFF, all = QSBR_BACKGROUND_ALL;
+
+	(void)state;
+	assert_int_equal(in_child(fork_inside_barrier, &off, 30), 0);
+	SKIP_UNDER_TSAN();
+	assert_int_equal(in_child(fork_inside_barrier, &all, 30), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -777,6 +908,9 @@ int main(void)
 		cmocka_unit_test(test_sized_retire_limit),
 		cmocka_unit_test(test_idle_retirer_is_reclaimed),
 		cmocka_unit_test(test_domain_calls_without_handle),
+		cmocka_unit_test(test_barrier_domain_after_reattach),
+		cmocka_unit_test(test_barrier_domain_while_callback_detaches),
+		cmocka_unit_test(test_fork_from_callback_in_barrier),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
