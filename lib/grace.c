@@ -250,11 +250,9 @@ void qsbr_synchronize(qsbr_thread *t)
 		return;
 	}
 	CHECK_OWNER(t, "qsbr_synchronize");
-	QSBR_ASSERT(!qsbr__in_callback(), "qsbr_synchronize: called from a reclaim callback");
-	if (qsbr__in_callback()) {
-		errno = EDEADLK; /* the retiring caller may still hold references */
+	/* A callback's caller may still hold references: no quiescent state. */
+	if (REFUSE_IN_CALLBACK("qsbr_synchronize"))
 		return;
-	}
 	synchronize(t->d, t);
 }
 
@@ -264,10 +262,7 @@ void qsbr_synchronize_domain(qsbr_domain *d)
 		errno = EINVAL;
 		return;
 	}
-	QSBR_ASSERT(!qsbr__in_callback(), "qsbr_synchronize_domain: called from a reclaim callback");
-	if (qsbr__in_callback()) {
-		errno = EDEADLK;
+	if (REFUSE_IN_CALLBACK("qsbr_synchronize_domain"))
 		return;
-	}
 	synchronize(d, qsbr__self(d));
 }

@@ -221,6 +221,12 @@ struct box {
 	void (*free_fn)(void *p);
 };
 
+/* Blocking calls refuse to run from a callback, in every build (and stop a
+ * debug build with a message first).  True when refused: errno is EDEADLK. */
+#define REFUSE_IN_CALLBACK(call)                                                          \
+	(QSBR_ASSERT(!qsbr__in_callback(), call ": called from a reclaim callback"),        \
+	 qsbr__in_callback() ? (errno = EDEADLK, true) : false)
+
 static inline qsbr_seq seq_max(qsbr_seq a, qsbr_seq b)
 {
 	return qsbr_seq_lt(a, b) ? b : a;

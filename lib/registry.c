@@ -256,11 +256,8 @@ void qsbr_unregister(qsbr_thread *t)
 		errno = EINVAL;
 		return;
 	}
-	QSBR_ASSERT(!qsbr__in_callback(), "qsbr_unregister: called from a reclaim callback");
-	if (qsbr__in_callback()) {
-		errno = EDEADLK; /* the running reclaim still uses the handle */
+	if (REFUSE_IN_CALLBACK("qsbr_unregister")) /* the running reclaim uses the handle */
 		return;
-	}
 	d = t->d;
 	tls_remove(t);
 	qsbr__retire_exit(t); /* offline, holding nothing */

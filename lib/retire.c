@@ -246,10 +246,12 @@ size_t qsbr_reclaim(qsbr_thread *t)
 	return ran;
 }
 
-struct mark_wait {
+/* What a barrier waits for: the queue's mark, or every thread's answer to
+ * flush request `target`; unless a callback it ran forked (fork_gen). */
+struct barrier_wait {
 	qsbr_domain *d;
-	qsbr_thread *t;
-	uint64_t mark;
+	qsbr_thread *self;      /* the caller's handle in d, or NULL */
+	uint64_t target;
 	uint64_t fork_gen;
 };
 
@@ -258,24 +260,24 @@ struct mark_wait {
  * waited for is the parent's. */
 static bool queue_reached(void *arg)
 {
-	struct mark_wait *w = arg;
+	struct barrier_wait *w = arg;
 
-	if (qsbr__fork_generation() != w->fork_gen || qsbr__queue_done(w->d, w->mark))
+	if (qsbr__fork_generation() != w->fork_gen || qsbr__queue_done(w->d, w->target))
 		return true;
 	if (!qsbr__helper_runs(w->d))
-		qsbr__queue_drain(w->d, w->t, false);
-	return qsbr__queue_done(w->d, w->mark);
+		qsbr__queue_drain(w->d, w->self, false);
+	return qsbr__queue_done(w->d, w->target);
 }
 
 /* Hands over what t holds and waits until the queue ran it, and everything
  * pushed before it.  t (may be NULL) counts as quiescent while it waits. */
 static bool wait_for_queue(qsbr_domain *d, qsbr_thread *t, uint64_t deadline_ms)
 {
-	struct mark_wait w = { d, t, 0, qsbr__fork_generation() };
+	struct barrier_wait w = { d, t, 0, qsbr__fork_generation() };
 
 	if (t != NULL)
 		qsbr__flush(t);
-	w.mark = qsbr__queue_mark(d);
+	w.target = qsbr__queue_mark(d);
 	return qsbr__wait_until(d, t, queue_reached, &w, deadline_ms);
 }
 
@@ -294,28 +296,18 @@ void qsbr_barrier(qsbr_thread *t)
 		return;
 	}
 	CHECK_OWNER(t, "qsbr_barrier");
-	QSBR_ASSERT(!qsbr__in_callback(), "qsbr_barrier: called from a reclaim callback");
-	if (qsbr__in_callback()) {
-		errno = EDEADLK; /* it would wait on itself */
+	if (REFUSE_IN_CALLBACK("qsbr_barrier")) /* it would wait on itself */
 		return;
-	}
 	qsbr__barrier_wait(t, 0);
 }
 
-struct flush_wait {
-	qsbr_domain *d;
-	qsbr_thread *self;
-	uint64_t gen;
-	uint64_t fork_gen;
-};
-
 /* Done when every other thread is offline holding nothing, or answered
- * flush request gen; asks again (and advances, so that it reaches its slow
+ * flush request target; asks again (and advances, so that it reaches its slow
  * path) any that has not seen it: one that registered while the request was
  * made, or came back online without a quiescent state since. */
 static bool all_flushed(void *arg)
 {
-	struct flush_wait *w = arg;
+	struct barrier_wait *w = arg;
 	bool done = true, asked = false;
 
 	if (qsbr__fork_generation() != w->fork_gen)
@@ -336,11 +328,11 @@ static bool all_flushed(void *arg)
 		}
 		/* Acquire pairs with store_seq_cst(flush_ack) in answer_flush:
 		 * its batches are in the queue. */
-		if (qsbr_seq_leq(w->gen, load_acquire(&t->flush_ack)))
+		if (qsbr_seq_leq(w->target, load_acquire(&t->flush_ack)))
 			continue;
 		done = false;
-		if (qsbr_seq_lt(load_relaxed(&t->flush_req), w->gen))
-			store_relaxed(&t->flush_req, w->gen);
+		if (qsbr_seq_lt(load_relaxed(&t->flush_req), w->target))
+			store_relaxed(&t->flush_req, w->target);
 		asked = true;
 	}
 	if (asked) {
@@ -353,20 +345,17 @@ static bool all_flushed(void *arg)
 
 void qsbr_barrier_domain(qsbr_domain *d)
 {
-	struct flush_wait w;
+	struct barrier_wait w;
 
 	if (d == NULL) {
 		errno = EINVAL;
 		return;
 	}
-	QSBR_ASSERT(!qsbr__in_callback(), "qsbr_barrier_domain: called from a reclaim callback");
-	if (qsbr__in_callback()) {
-		errno = EDEADLK;
+	if (REFUSE_IN_CALLBACK("qsbr_barrier_domain"))
 		return;
-	}
 	w.d = d;
 	w.self = qsbr__self(d);
-	w.gen = fetch_add_relaxed(&d->flush_gen, 1) + 1;
+	w.target = fetch_add_relaxed(&d->flush_gen, 1) + 1;
 	w.fork_gen = qsbr__fork_generation();
 	/* Every other online thread hands over at its next quiescent state;
 	 * offline ones hold nothing.  Then the queue runs it all. */

@@ -100,8 +100,10 @@ static inline void sleep_ms(long ms)
 	nanosleep(&ts, NULL);
 }
 
-/* A domain with these options changed from the defaults. */
-static inline qsbr_domain *domain_with_opts(uint32_t batch, uint32_t deferred, uint32_t background)
+/* A domain with these options changed from the defaults (start 0: the
+ * build's first sequence). */
+static inline qsbr_domain *domain_make(uint32_t batch, uint32_t deferred, uint32_t background,
+				       qsbr_seq start)
 {
 	qsbr_options o;
 	qsbr_domain *d;
@@ -110,9 +112,15 @@ static inline qsbr_domain *domain_with_opts(uint32_t batch, uint32_t deferred, u
 	o.batch_size = batch;
 	o.deferred_count = deferred;
 	o.background = background;
+	o.initial_seq = start;
 	d = qsbr_domain_new(&o);
 	assert_non_null(d);
 	return d;
+}
+
+static inline qsbr_domain *domain_with_opts(uint32_t batch, uint32_t deferred, uint32_t background)
+{
+	return domain_make(batch, deferred, background, 0);
 }
 
 #endif /* QSBR_TEST_FIXTURE_H */

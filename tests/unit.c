@@ -13,17 +13,7 @@
  * cover the helper. */
 static qsbr_domain *domain_with(uint32_t batch, uint32_t deferred, qsbr_seq start)
 {
-	qsbr_options o;
-	qsbr_domain *d;
-
-	assert_int_equal(qsbr_options_init(&o), 0);
-	o.background = QSBR_BACKGROUND_OFF;
-	o.batch_size = batch;
-	o.deferred_count = deferred;
-	o.initial_seq = start;
-	d = qsbr_domain_new(&o);
-	assert_non_null(d);
-	return d;
+	return domain_make(batch, deferred, QSBR_BACKGROUND_OFF, start);
 }
 
 static qsbr_domain *domain_off(void)
