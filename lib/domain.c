@@ -249,7 +249,7 @@ int qsbr_domain_delete(qsbr_domain *d)
 	qsbr__helper_stop(d);
 	/* No thread is registered, so none holds a reference: every goal in
 	 * the queue counts as reached. */
-	qsbr__queue_drain(d, NULL, true);
+	qsbr__queue_drain(d, NULL, DRAIN_ALL);
 	qsbr__registry_destroy(d);
 	pthread_mutex_destroy(&d->reg_lock);
 	pthread_mutex_destroy(&d->q.lock);

@@ -52,11 +52,10 @@ void qsbr__queue_init(qsbr_domain *d)
 
 static void helper_wake_locked(qsbr_domain *d);
 
-void qsbr__queue_push(qsbr_domain *d, qsbr_thread *t, struct batch *b)
+void qsbr__queue_push(qsbr_domain *d, const struct batch *b)
 {
 	struct queue *q = &d->q;
 
-	(void)t;
 	pthread_mutex_lock(&q->lock);
 	qsbr__ring_push(&q->ring, b);
 	q->pushed += b->count;
@@ -85,14 +84,15 @@ bool qsbr__queue_done(qsbr_domain *d, uint64_t mark)
 }
 
 /*
- * Runs the queue's batches whose goal is reached (all: every batch, for
- * qsbr_domain_delete), oldest first; returns how many callbacks ran.  Returns
+ * Runs the queue's batches whose goal is reached (DRAIN_ALL: every batch,
+ * for qsbr_domain_delete), oldest first; returns how many callbacks ran.  Returns
  * 0 at once when another thread drains.  t (may be NULL) takes back the
  * pointer-retire boxes.
  */
-size_t qsbr__queue_drain(qsbr_domain *d, qsbr_thread *t, bool all)
+size_t qsbr__queue_drain(qsbr_domain *d, qsbr_thread *t, enum drain_what what)
 {
 	struct queue *q = &d->q;
+	bool all = what == DRAIN_ALL;
 	size_t ran = 0;
 
 	/* A callback's reclaim runs nothing (the outer loop goes on); a
@@ -242,7 +242,7 @@ static void *helper_main(void *arg)
 		uint64_t now;
 
 		pthread_mutex_unlock(&q->lock);
-		qsbr__queue_drain(d, NULL, false);
+		qsbr__queue_drain(d, NULL, DRAIN_REACHED);
 		/* A callback forked and this is the child: its one thread is our
 		 * copy, and the child's domain has no helper.  End it. */
 		if (qsbr__fork_generation() != fork_gen)

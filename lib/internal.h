@@ -20,8 +20,8 @@
  * Calls go one way: domain -> registry -> retire -> handoff -> batch ->
  * grace -> policy -> stats, wait.  Two calls go back up, each named where it
  * is made: grace.c's quiescent slow path asks retire.c to do what the thread
- * was asked to do (qsbr__owner_duties), and the cap's wait (policy.c) uses
- * retire.c's barrier.
+ * was asked to do (qsbr__owner_duties: a flush, the cap's wait), and wait.c
+ * puts a sleeping waiter offline and back (qsbr_detach, qsbr_attach).
  *
  * Invariant: a callback runs only after every thread that was online when its
  * object was unlinked has published a sequence at or past the object's goal,
@@ -177,7 +177,7 @@ struct qsbr_domain {
 
 	/* Statistics and the cap (stats.c, policy.c): any thread, relaxed.
 	 * Objects and bytes in closed batches not yet freed, kept per batch. */
-	alignas(CACHELINE) au64 sealed_pending, sealed_bytes;
+	alignas(CACHELINE) au64 closed_pending, closed_bytes;
 	au64 peak_pending, peak_bytes;
 	au64 n_scans, n_stalls, n_cap_waits;
 	au64 pressure_at_ms;            /* last on_pressure call */
@@ -268,8 +268,9 @@ void qsbr__retire_fork_child(qsbr_thread *t);
 
 /* handoff.c */
 void qsbr__queue_init(qsbr_domain *d);
-void qsbr__queue_push(qsbr_domain *d, qsbr_thread *t, struct batch *b);
-size_t qsbr__queue_drain(qsbr_domain *d, qsbr_thread *t, bool all);
+void qsbr__queue_push(qsbr_domain *d, const struct batch *b);
+enum drain_what { DRAIN_REACHED, DRAIN_ALL };
+size_t qsbr__queue_drain(qsbr_domain *d, qsbr_thread *t, enum drain_what what);
 uint64_t qsbr__queue_mark(qsbr_domain *d);
 bool qsbr__queue_done(qsbr_domain *d, uint64_t mark);
 bool qsbr__helper_runs(qsbr_domain *d);

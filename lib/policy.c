@@ -56,8 +56,8 @@ static bool over_cap(const qsbr_domain *d)
 {
 	const qsbr_options *o = &d->opts;
 
-	return (o->max_pending != 0 && load_relaxed(&d->sealed_pending) > o->max_pending) ||
-	       (o->max_pending_bytes != 0 && load_relaxed(&d->sealed_bytes) > o->max_pending_bytes);
+	return (o->max_pending != 0 && load_relaxed(&d->closed_pending) > o->max_pending) ||
+	       (o->max_pending_bytes != 0 && load_relaxed(&d->closed_bytes) > o->max_pending_bytes);
 }
 
 /* After a batch closes: past the cap, ask this thread to wait at its next

@@ -38,7 +38,7 @@ static void close_open(qsbr_thread *t)
 	qsbr__account(t->d, (int64_t)b.count, (int64_t)b.bytes);
 	if (t->d->opts.background == QSBR_BACKGROUND_ALL) {
 		add_relaxed_owner(&t->n_handed, b.count);
-		qsbr__queue_push(t->d, t, &b);
+		qsbr__queue_push(t->d, &b);
 	} else {
 		qsbr__ring_push(&t->ring, &b);
 	}
@@ -80,7 +80,7 @@ void qsbr__flush(qsbr_thread *t)
 	close_open(t);
 	while (qsbr__ring_pop(&t->ring, &b)) {
 		add_relaxed_owner(&t->n_handed, b.count);
-		qsbr__queue_push(t->d, t, &b);
+		qsbr__queue_push(t->d, &b);
 	}
 }
 
@@ -154,7 +154,7 @@ static void __attribute__((noinline)) retire_slow(qsbr_thread *t)
 		return; /* the helper runs them */
 	run_reached(t);
 	if (!qsbr__helper_runs(d))
-		qsbr__queue_drain(d, t, false);
+		qsbr__queue_drain(d, t, DRAIN_REACHED);
 }
 
 void qsbr_retire_node_sized(qsbr_thread *t, qsbr_node *n, void (*fn)(qsbr_node *n), size_t bytes)
@@ -242,7 +242,7 @@ size_t qsbr_reclaim(qsbr_thread *t)
 	}
 	ran = run_reached(t);
 	if (!qsbr__helper_runs(t->d))
-		ran += qsbr__queue_drain(t->d, t, false);
+		ran += qsbr__queue_drain(t->d, t, DRAIN_REACHED);
 	return ran;
 }
 
@@ -265,7 +265,7 @@ static bool queue_reached(void *arg)
 	if (qsbr__fork_generation() != w->fork_gen || qsbr__queue_done(w->d, w->target))
 		return true;
 	if (!qsbr__helper_runs(w->d))
-		qsbr__queue_drain(w->d, w->self, false);
+		qsbr__queue_drain(w->d, w->self, DRAIN_REACHED);
 	return qsbr__queue_done(w->d, w->target);
 }
 

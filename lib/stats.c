@@ -31,8 +31,8 @@ static void raise_peak(au64 *peak, uint64_t v)
  * with sized retires; the peaks are written only when they rise. */
 void qsbr__account(qsbr_domain *d, int64_t count, int64_t bytes)
 {
-	uint64_t n = fetch_add_relaxed(&d->sealed_pending, (uint64_t)count) + (uint64_t)count;
-	uint64_t b = bytes == 0 ? 0 : fetch_add_relaxed(&d->sealed_bytes, (uint64_t)bytes) + (uint64_t)bytes;
+	uint64_t n = fetch_add_relaxed(&d->closed_pending, (uint64_t)count) + (uint64_t)count;
+	uint64_t b = bytes == 0 ? 0 : fetch_add_relaxed(&d->closed_bytes, (uint64_t)bytes) + (uint64_t)bytes;
 
 	if (count > 0) {
 		raise_peak(&d->peak_pending, n);
@@ -63,8 +63,8 @@ void qsbr__stats_fold(qsbr_thread *t)
  * statistics start again from zero (docs/api.md, fork). */
 void qsbr__stats_fork_child(qsbr_domain *d)
 {
-	store_relaxed(&d->sealed_pending, 0);
-	store_relaxed(&d->sealed_bytes, 0);
+	store_relaxed(&d->closed_pending, 0);
+	store_relaxed(&d->closed_bytes, 0);
 	store_relaxed(&d->peak_pending, 0);
 	store_relaxed(&d->peak_bytes, 0);
 	d->departed_retired = d->departed_freed = d->departed_handed = 0;
