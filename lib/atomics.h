@@ -76,6 +76,33 @@ static inline bool cas_weak_release_acquire(au64 *p, uint64_t *expected, uint64_
 	return false;
 }
 static inline void fence_seq_cst(void) { rl::atomic_thread_fence(rl::mo_seq_cst, $); }
+
+/* Only for the weakened builds of protocol.h (QSBR_MODEL_* in tests/model). */
+static inline uint64_t fetch_sub_relaxed(au64 *p, uint64_t v)
+{
+	return (*p)($).fetch_sub(v, rl::mo_relaxed);
+}
+static inline uint64_t fetch_and_relaxed(au64 *p, uint64_t v)
+{
+	return (*p)($).fetch_and(v, rl::mo_relaxed);
+}
+static inline bool cas_strong_relaxed(au64 *p, uint64_t *expected, uint64_t desired)
+{
+	return (*p)($).compare_exchange_strong(*expected, desired, rl::mo_relaxed, rl::mo_relaxed);
+}
+static inline bool cas_weak_release_relaxed(au64 *p, uint64_t *expected, uint64_t desired)
+{
+	return (*p)($).compare_exchange_weak(*expected, desired, rl::mo_release, rl::mo_relaxed);
+}
+/* proto_scan_end()'s CAS without its release, its acquire on failure kept
+ * (QSBR_MODEL_RELAXED_CAS_SUCCESS); emulated as cas_weak_release_acquire. */
+static inline bool cas_weak_relaxed_acquire(au64 *p, uint64_t *expected, uint64_t desired)
+{
+	if ((*p)($).compare_exchange_weak(*expected, desired, rl::mo_relaxed, rl::mo_relaxed))
+		return true;
+	rl::atomic_thread_fence(rl::mo_acquire, $);
+	return false;
+}
 #else
 #include <stdatomic.h>
 
