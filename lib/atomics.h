@@ -26,7 +26,9 @@
 typedef rl::atomic<uint64_t> au64;
 
 /* The Relacy model (tests/model) runs the protocol of protocol.h on these:
- * the same helper, the same order, checked by Relacy's memory model. */
+ * the same helper, the same order, checked by Relacy's memory model.  Where
+ * Relacy would model a weaker order than the name says, the helper
+ * emulates the missing part (cas_weak_release_acquire). */
 static inline uint64_t load_relaxed(const au64 *p) { return (*p)($).load(rl::mo_relaxed); }
 static inline uint64_t load_acquire(const au64 *p) { return (*p)($).load(rl::mo_acquire); }
 static inline uint64_t load_seq_cst(const au64 *p) { return (*p)($).load(rl::mo_seq_cst); }
@@ -56,11 +58,51 @@ static inline uint64_t fetch_and_release(au64 *p, uint64_t v)
 {
 	return (*p)($).fetch_and(v, rl::mo_release);
 }
+/* Relacy does not honour this failure order: for a release success order
+ * it always makes the failure load relaxed (generic_atomic::compare_exchange
+ * in relacy/atomic.hpp; its RL_VERIFY that the failure order is relaxed is
+ * compiled out).  So: the CAS with a relaxed failure, then on failure an
+ * acquire fence, which Relacy applies to the value the failed CAS read (an
+ * acquire fence makes every earlier relaxed read of the thread an acquire).
+ * That is exactly the acquire failure load and nothing stronger as long as
+ * the caller makes no other relaxed read after its last acquire or seq_cst
+ * fence: true of proto_scan_end(), whose caller's last fence is R5's and
+ * whose reads since are acquire loads (docs/design.md section 8). */
 static inline bool cas_weak_release_acquire(au64 *p, uint64_t *expected, uint64_t desired)
 {
-	return (*p)($).compare_exchange_weak(*expected, desired, rl::mo_release, rl::mo_acquire);
+	if ((*p)($).compare_exchange_weak(*expected, desired, rl::mo_release, rl::mo_relaxed))
+		return true;
+	rl::atomic_thread_fence(rl::mo_acquire, $);
+	return false;
 }
 static inline void fence_seq_cst(void) { rl::atomic_thread_fence(rl::mo_seq_cst, $); }
+
+/* Only for the weakened builds of protocol.h (QSBR_MODEL_* in tests/model). */
+static inline uint64_t fetch_sub_relaxed(au64 *p, uint64_t v)
+{
+	return (*p)($).fetch_sub(v, rl::mo_relaxed);
+}
+static inline uint64_t fetch_and_relaxed(au64 *p, uint64_t v)
+{
+	return (*p)($).fetch_and(v, rl::mo_relaxed);
+}
+static inline bool cas_strong_relaxed(au64 *p, uint64_t *expected, uint64_t desired)
+{
+	return (*p)($).compare_exchange_strong(*expected, desired, rl::mo_relaxed, rl::mo_relaxed);
+}
+static inline bool cas_weak_release_relaxed(au64 *p, uint64_t *expected, uint64_t desired)
+{
+	return (*p)($).compare_exchange_weak(*expected, desired, rl::mo_release, rl::mo_relaxed);
+}
+/* proto_scan_end()'s CAS without its release, its acquire on failure kept
+ * (QSBR_MODEL_RELAXED_CAS_SUCCESS); emulated as cas_weak_release_acquire. */
+static inline bool cas_weak_relaxed_acquire(au64 *p, uint64_t *expected, uint64_t desired)
+{
+	if ((*p)($).compare_exchange_weak(*expected, desired, rl::mo_relaxed, rl::mo_relaxed))
+		return true;
+	rl::atomic_thread_fence(rl::mo_acquire, $);
+	return false;
+}
 #else
 #include <stdatomic.h>
 
