@@ -129,7 +129,10 @@ static inline void proto_advance_to(au64 *wr, uint64_t goal)
 {
 	uint64_t cur = goal - 2;
 
-	/* seq_cst RMW: R3 when it succeeds; failing, it read a later value. */
+	/* The goal is deferred: R4's fence already ordered our unlinks, so
+	 * safety needs no order here (the model finds nothing with a relaxed
+	 * CAS).  seq_cst keeps the argument of design.md within the original
+	 * C11 rules for S; failing, it read a later value. */
 #ifndef QSBR_MODEL_RELAXED_ADVANCE_TO
 	(void)cas_strong_seq_cst(wr, &cur, goal);
 #else
