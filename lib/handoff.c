@@ -12,8 +12,10 @@
  *
  * The helper thread (options.background AUTO or ALL) is started on demand:
  * by a push, or by a thread's first retire into an empty batch.  It drains
- * the queue, sleeps on the futex while the oldest goal is not reached, and
- * every flush_ms looks for threads that hold retired objects and made no
+ * the queue, polls every HELPER_POLL_MS while the oldest goal is not
+ * reached (a timed sleep on its condition variable: as a futex waiter it
+ * would make every quiescent state pay a wake system call), and every
+ * flush_ms looks for threads that hold retired objects and made no
  * progress since its last look: it asks them to flush at their next
  * quiescent state, and advances wr_seq so that they reach the slow path.
  * With nothing held anywhere it sleeps until poked.  Where no helper runs
@@ -28,6 +30,8 @@
 #include "internal.h"
 
 enum helper_state { HELPER_NONE = 0, HELPER_BUSY = 1, HELPER_IDLE = 2 };
+
+#define HELPER_POLL_MS 1u
 
 void qsbr__queue_init(qsbr_domain *d)
 {
@@ -204,19 +208,9 @@ static bool look_for_idle_holders(qsbr_domain *d)
 	return held;
 }
 
-struct head_wait {
-	qsbr_domain *d;
-	qsbr_seq goal;
-};
-
-static bool head_reached(void *arg)
-{
-	struct head_wait *w = arg;
-
-	return load_relaxed(&w->d->q.helper_stop) != 0 || qsbr__poll(w->d, w->goal);
-}
-
-static void timed_wait(qsbr_domain *d, uint64_t ms)
+/* Sleeps on the helper's condition variable for ms, or until signalled.
+ * Under q->lock.  nap: a long sleep, which a push cuts short. */
+static void timed_wait(qsbr_domain *d, uint64_t ms, bool nap)
 {
 	struct timespec ts;
 
@@ -227,7 +221,9 @@ static void timed_wait(qsbr_domain *d, uint64_t ms)
 		ts.tv_sec++;
 		ts.tv_nsec -= 1000000000L;
 	}
+	d->q.helper_napping = nap;
 	pthread_cond_timedwait(&d->q.cv, &d->q.lock, &ts);
+	d->q.helper_napping = false;
 }
 
 static void *helper_main(void *arg)
@@ -255,18 +251,15 @@ static void *helper_main(void *arg)
 		pthread_mutex_lock(&q->lock);
 		if (load_relaxed(&q->helper_stop) != 0)
 			break;
-		if (q->ring.len > 0 && !q->draining) {
-			/* Behind a reader: sleep until a quiescent state wakes
-			 * us, or the next look is due. */
-			struct head_wait w = { d, q->ring.slot[q->ring.head].goal };
-
-			pthread_mutex_unlock(&q->lock);
-			qsbr__wait_until(d, NULL, head_reached, &w, next_look);
-			pthread_mutex_lock(&q->lock);
+		if (q->ring.len > 0) {
+			/* Behind a reader (or another drainer): poll again in
+			 * HELPER_POLL_MS.  Not as a futex waiter: then every
+			 * quiescent state would pay a wake system call for us. */
+			timed_wait(d, HELPER_POLL_MS, false);
 			continue;
 		}
-		if (held || q->ring.len > 0) {
-			timed_wait(d, d->flush_ms);
+		if (held) {
+			timed_wait(d, d->flush_ms, true);
 			continue;
 		}
 		/* Nothing held anywhere: idle until poked.  seq_cst store, then
@@ -295,9 +288,10 @@ static void helper_wake_locked(qsbr_domain *d)
 	if (d->opts.background == QSBR_BACKGROUND_OFF || load_relaxed(&q->helper_stop) != 0)
 		return;
 	if (load_relaxed(&q->helper_state) != HELPER_NONE) {
-		/* Idle, or in its timed wait while threads hold objects: new
-		 * work for it now, not at its next look. */
-		pthread_cond_signal(&q->cv);
+		/* Idle, or napping until its next look: new work for it now.
+		 * (Polling every HELPER_POLL_MS, it finds the work itself.) */
+		if (load_relaxed(&q->helper_state) == HELPER_IDLE || q->helper_napping)
+			pthread_cond_signal(&q->cv);
 		return;
 	}
 	/* After a failed start, try again at most once per flush_ms. */
@@ -336,9 +330,6 @@ void qsbr__helper_stop(qsbr_domain *d)
 	running = load_relaxed(&q->helper_state) != HELPER_NONE;
 	pthread_cond_signal(&q->cv);
 	pthread_mutex_unlock(&q->lock);
-	/* It may sleep on the futex instead (head_reached reads stop). */
-	fence_seq_cst();
-	qsbr__wake_waiters(d);
 	if (running)
 		pthread_join(q->helper, NULL);
 	store_relaxed(&q->helper_state, HELPER_NONE);

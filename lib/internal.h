@@ -163,6 +163,7 @@ struct queue {
 	au32 helper_state;      /* none, busy, idle (handoff.c) */
 	au32 helper_stop;
 	uint64_t retry_at_ms;   /* after a failed start */
+	bool helper_napping;    /* asleep until its next look: a push wakes it */
 	au64 helper_failures;
 };
 

@@ -255,16 +255,17 @@ struct barrier_wait {
 	uint64_t fork_gen;
 };
 
-/* Done when the queue has run everything up to the mark; helps run it.
- * Also done in the child of a fork() made by a callback we ran: what we
- * waited for is the parent's. */
+/* Done when the queue has run everything up to the mark; helps run it
+ * (with QSBR_BACKGROUND_ALL only when no helper runs: callbacks stay on the
+ * helper).  Also done in the child of a fork() made by a callback we ran:
+ * what we waited for is the parent's. */
 static bool queue_reached(void *arg)
 {
 	struct barrier_wait *w = arg;
 
 	if (qsbr__fork_generation() != w->fork_gen || qsbr__queue_done(w->d, w->target))
 		return true;
-	if (!qsbr__helper_runs(w->d))
+	if (w->d->opts.background != QSBR_BACKGROUND_ALL || !qsbr__helper_runs(w->d))
 		qsbr__queue_drain(w->d, w->self, DRAIN_REACHED);
 	return qsbr__queue_done(w->d, w->target);
 }
@@ -363,18 +364,25 @@ void qsbr_barrier_domain(qsbr_domain *d)
 	wait_for_queue(d, w.self, 0);
 }
 
+/* A thread about to go offline (detach, unregister) holds no reference: a
+ * quiescent state.  It runs what is already safe itself (callbacks on their
+ * own thread are cheaper, and may retire again, into its open batch), so
+ * that the flush that follows hands over only what still waits. */
+static void run_before_leaving(qsbr_thread *t)
+{
+	close_open(t);
+	qsbr__advance_past(t->d, t->newest_goal);
+	qsbr__publish(t);
+	run_reached(t);
+}
+
 /* For qsbr_unregister: runs what is already safe, then goes offline holding
  * nothing; callbacks' retires before the flush are in it, and none run
- * after it.  A thread that unregisters holds no reference: a quiescent
- * state, so its own seq holds none of its batches back. */
+ * after it. */
 void qsbr__retire_exit(qsbr_thread *t)
 {
-	if (load_relaxed(&t->seq) != 0) {
-		qsbr__publish(t);
-		close_open(t);
-		qsbr__advance_past(t->d, t->newest_goal);
-		run_reached(t);
-	}
+	if (load_relaxed(&t->seq) != 0)
+		run_before_leaving(t);
 	qsbr__flush(t);
 	answer_flush(t, load_relaxed(&t->flush_req));
 	qsbr__detach(t);
@@ -396,8 +404,10 @@ void qsbr_detach(qsbr_thread *t)
 	CHECK_OWNER(t, "qsbr_detach");
 	if (load_relaxed(&t->seq) == 0)
 		return;
-	if (thread_held(t) != 0)
+	if (thread_held(t) != 0) {
+		run_before_leaving(t);
 		qsbr__flush(t);
+	}
 	answer_flush(t, load_relaxed(&t->flush_req));
 	qsbr__detach(t);
 }
