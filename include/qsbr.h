@@ -236,9 +236,9 @@ QSBR_API int qsbr_thread_set_name(qsbr_thread *t, const char *name);
 QSBR_API uint64_t qsbr_thread_id(const qsbr_thread *t);
 
 /* Offline: the thread holds no reference and never delays reclamation until
- * qsbr_attach.  Idempotent.  Wait-free when the thread holds no retired
- * object; else it first hands them to the domain's shared queue (one lock),
- * so that an offline thread never holds anything back. */
+ * qsbr_attach.  Idempotent.  Wait-free.  What it has retired stays its own,
+ * but the helper thread (after flush_ms) or a barrier may take it while the
+ * thread is away, so that nothing waits for its return. */
 QSBR_API void qsbr_detach(qsbr_thread *t);
 
 /* Online again: from here the thread may load shared pointers.  Idempotent.
@@ -321,7 +321,7 @@ QSBR_API void qsbr_synchronize_domain(qsbr_domain *d);
  * barrier, unregister, from the domain's helper thread or from
  * qsbr_domain_delete, after every thread online now has passed a quiescent
  * state.  The caller must have unlinked the object; it may be online or
- * offline (an offline caller hands the object to the shared queue at once).
+ * offline (no attach/detach pair needed).
  * No allocation, cannot fail; NULL t, n or fn: errno EINVAL and n stays the
  * caller's. */
 QSBR_API void qsbr_retire_node(qsbr_thread *t, qsbr_node *n, void (*fn)(qsbr_node *n));

@@ -142,6 +142,8 @@ typedef void *_Atomic aptr;
 	atomic_compare_exchange_weak_explicit((p), (e), (v), memory_order_release, memory_order_relaxed)
 #define cas_weak_release_acquire(p, e, v) \
 	atomic_compare_exchange_weak_explicit((p), (e), (v), memory_order_release, memory_order_acquire)
+#define cas_strong_acquire(p, e, v) \
+	atomic_compare_exchange_strong_explicit((p), (e), (v), memory_order_acquire, memory_order_acquire)
 #define cas_weak_acquire(p, e, v) \
 	atomic_compare_exchange_weak_explicit((p), (e), (v), memory_order_acquire, memory_order_acquire)
 #define cas_weak_acq_rel_acquire(p, e, v) \

@@ -46,15 +46,18 @@ void qsbr_attach(qsbr_thread *t)
 	CHECK_OWNER(t, "qsbr_attach");
 	if (load_relaxed(&t->seq) != 0)
 		return;
+	qsbr__lists_pin(t); /* online is a pin: the fast paths touch the lists */
 	proto_attach(&t->seq, &t->d->wr_seq, t->group_online, t->mask_word, t->mask_bit);
 }
 
-/* Offline; the caller has handed over what the thread held. */
+/* Offline: lets go of the online pin on its lists (a stealer may take them
+ * once no call of the thread's pins them). */
 void qsbr__detach(qsbr_thread *t)
 {
 	if (load_relaxed(&t->seq) == 0)
 		return;
 	proto_detach(&t->seq, t->group_online, t->mask_word, t->mask_bit);
+	qsbr__lists_unpin(t);
 	/* Our half of wait.c's store-buffering pair: detach's own accesses
 	 * are releases, not seq_cst. */
 	fence_seq_cst();

@@ -173,10 +173,11 @@ bool qsbr__helper_busy(qsbr_domain *d)
 }
 
 /*
- * Every flush_ms: asks each online thread that holds retired objects and
- * made no progress (freed or handed nothing) since the last look to flush,
- * and advances once if it asked any.  Returns whether any thread holds
- * anything.
+ * Every flush_ms: for each thread that holds retired objects and made no
+ * progress (freed or handed nothing) since the last look, takes them if it
+ * is offline (qsbr__steal), or else asks it to flush at its next quiescent
+ * state, and advances once if it asked any.  Returns whether any thread
+ * holds anything.
  */
 static bool look_for_idle_holders(qsbr_domain *d)
 {
@@ -192,6 +193,11 @@ static bool look_for_idle_holders(qsbr_domain *d)
 		if (load_relaxed(&t->n_retired) == progress)
 			continue;
 		held = true;
+		if (progress == load_relaxed(&t->helper_mark) && load_relaxed(&t->seq) == 0 &&
+		    qsbr__steal(t)) {
+			store_relaxed(&t->helper_mark, UINT64_MAX);
+			continue;
+		}
 		if (progress == load_relaxed(&t->helper_mark) && load_relaxed(&t->seq) != 0) {
 			if (gen == 0)
 				gen = fetch_add_relaxed(&d->flush_gen, 1) + 1;

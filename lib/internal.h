@@ -25,7 +25,9 @@
  *
  * Invariant: a callback runs only after every thread that was online when its
  * object was unlinked has published a sequence at or past the object's goal,
- * or gone offline.  An offline thread holds no retired object.
+ * or gone offline.  What an offline thread holds can be taken by another
+ * (the helper, a barrier: qsbr__steal), so nothing waits on a thread that
+ * is away.
  *
  *   sequence space (odd values, wrap-safe order):
  *
@@ -82,6 +84,11 @@ struct ring {
 
 enum slot_state { SLOT_FREE = 0, SLOT_USED = 1 };
 
+/* Who may touch a thread's open batch and ring: its owner (online, or
+ * inside a call), nobody (offline and idle: a stealer may take them), or a
+ * stealer taking them (retire.c). */
+enum lists_state { LISTS_OWNED = 0, LISTS_FREE = 1, LISTS_TAKEN = 2 };
+
 struct qsbr_thread {
 	/* Line 0, read by scanners and the inline fast path: seq and the
 	 * read-only pointers.  seq and wr_seq are laid out as
@@ -93,9 +100,12 @@ struct qsbr_thread {
 	uint64_t mask_bit;
 	au64 *group_online;     /* its group's count of online slots */
 
-	/* Owner-private from here (own cache lines). */
+	/* Owner-private from here (own cache lines), but for what a stealer
+	 * may take while `lists` says so (retire.c): open, ring, n_handed. */
 	alignas(CACHELINE) pthread_t owner;
 	au32 state;             /* enum slot_state; read by misuse checks */
+	au32 lists;             /* enum lists_state: who may touch open and ring */
+	uint32_t pins;          /* the owner's holds on them: online, or in a call */
 	uint32_t batch_limit;   /* the domain's batch_size, on the hot line */
 	qsbr_seq newest_goal;   /* the last goal this thread made (goals only grow) */
 	uint32_t since_count;   /* objects retired since this thread's last advance */
@@ -262,6 +272,9 @@ qsbr_thread *qsbr__self(qsbr_domain *d);
 
 /* retire.c */
 void qsbr__owner_duties(qsbr_thread *t);
+bool qsbr__steal(qsbr_thread *t);
+void qsbr__lists_pin(qsbr_thread *t);
+void qsbr__lists_unpin(qsbr_thread *t);
 void qsbr__flush(qsbr_thread *t);
 void qsbr__retire_exit(qsbr_thread *t);
 bool qsbr__barrier_wait(qsbr_thread *t, uint64_t deadline_ms);

@@ -218,6 +218,9 @@ qsbr_thread *qsbr_register(qsbr_domain *d)
 	t->flush_done = load_relaxed(&d->flush_gen);
 	store_relaxed(&t->flush_req, t->flush_done);
 	store_relaxed(&t->flush_ack, t->flush_done);
+	/* Offline and idle until qsbr_attach below pins them. */
+	t->pins = 0;
+	store_relaxed(&t->lists, LISTS_FREE);
 	/* No progress mark yet: the helper's first look only records one. */
 	store_relaxed(&t->helper_mark, UINT64_MAX);
 	store_relaxed(&t->state, SLOT_USED);

@@ -15,10 +15,18 @@
  * retiring never allocates.
  *
  * What a thread cannot finish itself goes to the domain's shared queue
- * (handoff.c): everything, when it goes offline, unregisters, retires while
- * offline, or is asked to flush (by the helper, because it sat on objects
- * for flush_ms, or by qsbr_barrier_domain).  So an offline thread never
- * holds a retired object.
+ * (handoff.c): everything, when it unregisters, or is asked to flush (by the
+ * helper, because it sat on objects for flush_ms, or by
+ * qsbr_barrier_domain).  A thread that goes offline keeps its lists, but
+ * lets go of them (`lists`): while it is away and not inside a call, the
+ * helper (after flush_ms without progress) or a barrier may steal them.
+ *
+ *   owner: pin (FREE -> OWNED, acquire) ... unpin (OWNED -> FREE, release)
+ *   stealer: FREE -> TAKEN (acquire), hand everything over, -> FREE (release)
+ *
+ * Online counts as one pin, so the retire fast path never pins; the slow
+ * paths pin, so a callback that takes its thread offline in the middle of
+ * a batch does not let go of lists still being walked.
  */
 #include <errno.h>
 #include <stdalign.h>
@@ -72,16 +80,73 @@ static size_t run_reached(qsbr_thread *t)
 	return ran;
 }
 
-/* Hands everything the thread holds to the shared queue. */
+static void hand_over(qsbr_thread *t, const struct batch *b)
+{
+	add_relaxed_owner(&t->n_handed, b->count);
+	qsbr__queue_push(t->d, b);
+}
+
+/* Hands everything the thread holds to the shared queue.  Owner, pinned. */
 void qsbr__flush(qsbr_thread *t)
 {
 	struct batch b;
 
 	close_open(t);
-	while (qsbr__ring_pop(&t->ring, &b)) {
-		add_relaxed_owner(&t->n_handed, b.count);
-		qsbr__queue_push(t->d, &b);
+	while (qsbr__ring_pop(&t->ring, &b))
+		hand_over(t, &b);
+}
+
+void qsbr__lists_pin(qsbr_thread *t)
+{
+	uint32_t expected;
+
+	if (t->pins++ > 0)
+		return;
+	/* Acquire pairs with the stealer's release: what it took is gone from
+	 * our lists before we look at them.  A stealer holds them briefly. */
+	for (expected = LISTS_FREE; !cas_weak_acquire(&t->lists, &expected, LISTS_OWNED);
+	     expected = LISTS_FREE)
+		cpu_relax();
+}
+
+void qsbr__lists_unpin(qsbr_thread *t)
+{
+	if (--t->pins > 0)
+		return;
+	/* Release pairs with the stealer's acquire CAS: our writes to the
+	 * lists (and the unlinks before each retire) come before its look. */
+	store_release(&t->lists, LISTS_FREE);
+}
+
+/*
+ * Takes what an offline thread holds, if it is not using it (its lists are
+ * FREE): closes the open batch with an advance and hands everything to the
+ * shared queue.  The advance is R3: the owner's unlinks happen before it
+ * through the acquire CAS below, and it is a seq_cst RMW, so every reader
+ * that sees it (or a later wr_seq) sees them (the deferred goal of R4 would
+ * need the fence on the unlinking thread).  Any thread; false when the
+ * owner holds its lists or another stealer got there first.
+ */
+bool qsbr__steal(qsbr_thread *t)
+{
+	uint32_t expected = LISTS_FREE;
+	struct batch b;
+
+	/* Acquire pairs with qsbr__lists_unpin's release. */
+	if (!cas_strong_acquire(&t->lists, &expected, LISTS_TAKEN))
+		return false;
+	b = t->open;
+	if (b.count != 0) {
+		t->open = (struct batch){ 0 };
+		b.goal = qsbr__advance(t->d); /* R3 */
+		qsbr__account(t->d, (int64_t)b.count, (int64_t)b.bytes);
+		hand_over(t, &b);
 	}
+	while (qsbr__ring_pop(&t->ring, &b))
+		hand_over(t, &b);
+	/* Release pairs with qsbr__lists_pin's acquire. */
+	store_release(&t->lists, LISTS_FREE);
+	return true;
 }
 
 /* Set while this thread waits for the cap: the wait reports quiescent
@@ -125,8 +190,7 @@ void qsbr__owner_duties(qsbr_thread *t)
  * make sure the helper runs (it finds this thread if it goes idle). */
 static void __attribute__((noinline)) batch_started(qsbr_thread *t)
 {
-	/* Offline: the flush that follows pushes, which pokes the helper. */
-	if (t->d->opts.background == QSBR_BACKGROUND_OFF || load_relaxed(&t->seq) == 0)
+	if (t->d->opts.background == QSBR_BACKGROUND_OFF)
 		return;
 	/* seq_cst fence: our n_retired store before the load of the helper's
 	 * state, against its store of "idle" before its last look at the
@@ -142,31 +206,26 @@ static void __attribute__((noinline)) retire_slow(qsbr_thread *t)
 {
 	qsbr_domain *d = t->d;
 
-	if (load_relaxed(&t->seq) == 0) {
-		qsbr__flush(t); /* offline: it must hold nothing */
-		return;
-	}
+	qsbr__lists_pin(t);
 	close_open(t);
-	qsbr__cap_check(t);
+	if (load_relaxed(&t->seq) != 0)
+		qsbr__cap_check(t);
 	if (!qsbr__helper_runs(d))
 		qsbr__helper_poke(d); /* after a failed start: try again (rate-limited) */
-	if (d->opts.background == QSBR_BACKGROUND_ALL)
-		return; /* the helper runs them */
-	run_reached(t);
-	if (!qsbr__helper_runs(d))
-		qsbr__queue_drain(d, t, DRAIN_REACHED);
+	if (d->opts.background != QSBR_BACKGROUND_ALL) {
+		run_reached(t);
+		if (!qsbr__helper_runs(d))
+			qsbr__queue_drain(d, t, DRAIN_REACHED);
+	}
+	qsbr__lists_unpin(t);
 }
 
-void qsbr_retire_node_sized(qsbr_thread *t, qsbr_node *n, void (*fn)(qsbr_node *n), size_t bytes)
+/* The append itself; the caller holds the lists (online, or pinned). */
+static inline void retire_append(qsbr_thread *t, qsbr_node *n, void (*fn)(qsbr_node *n),
+				 size_t bytes)
 {
-	struct batch *o;
+	struct batch *o = &t->open;
 
-	if (t == NULL || n == NULL || fn == NULL || bytes > QSBR_SIZED_MAX) {
-		errno = EINVAL;
-		return;
-	}
-	CHECK_OWNER(t, "qsbr_retire_node");
-	o = &t->open;
 	n->fn = fn;
 	n->next = NULL;
 	add_relaxed_owner(&t->n_retired, 1);
@@ -186,9 +245,26 @@ void qsbr_retire_node_sized(qsbr_thread *t, qsbr_node *n, void (*fn)(qsbr_node *
 			return;
 		}
 	}
-	/* Own field: only this thread writes it. */
-	if (QSBR__UNLIKELY(o->count >= t->batch_limit || load_relaxed(&t->seq) == 0))
+	if (QSBR__UNLIKELY(o->count >= t->batch_limit))
 		retire_slow(t);
+}
+
+void qsbr_retire_node_sized(qsbr_thread *t, qsbr_node *n, void (*fn)(qsbr_node *n), size_t bytes)
+{
+	if (t == NULL || n == NULL || fn == NULL || bytes > QSBR_SIZED_MAX) {
+		errno = EINVAL;
+		return;
+	}
+	CHECK_OWNER(t, "qsbr_retire_node");
+	/* Own field: only this thread writes it.  Offline, the lists may be
+	 * a stealer's: take them back first. */
+	if (QSBR__UNLIKELY(load_relaxed(&t->seq) == 0)) {
+		qsbr__lists_pin(t);
+		retire_append(t, n, fn, bytes);
+		qsbr__lists_unpin(t);
+		return;
+	}
+	retire_append(t, n, fn, bytes);
 }
 
 void qsbr_retire_node(qsbr_thread *t, qsbr_node *n, void (*fn)(qsbr_node *n))
@@ -234,13 +310,11 @@ size_t qsbr_reclaim(qsbr_thread *t)
 	CHECK_OWNER(t, "qsbr_reclaim");
 	if (qsbr__in_callback())
 		return 0;
-	if (load_relaxed(&t->seq) == 0) {
-		qsbr__flush(t);
-	} else {
-		close_open(t);
-		qsbr__advance_past(t->d, t->newest_goal);
-	}
+	qsbr__lists_pin(t);
+	close_open(t);
+	qsbr__advance_past(t->d, t->newest_goal);
 	ran = run_reached(t);
+	qsbr__lists_unpin(t);
 	if (!qsbr__helper_runs(t->d))
 		ran += qsbr__queue_drain(t->d, t, DRAIN_REACHED);
 	return ran;
@@ -276,8 +350,11 @@ static bool wait_for_queue(qsbr_domain *d, qsbr_thread *t, uint64_t deadline_ms)
 {
 	struct barrier_wait w = { d, t, 0, qsbr__fork_generation() };
 
-	if (t != NULL)
+	if (t != NULL) {
+		qsbr__lists_pin(t);
 		qsbr__flush(t);
+		qsbr__lists_unpin(t);
+	}
 	w.target = qsbr__queue_mark(d);
 	return qsbr__wait_until(d, t, queue_reached, &w, deadline_ms);
 }
@@ -302,10 +379,11 @@ void qsbr_barrier(qsbr_thread *t)
 	qsbr__barrier_wait(t, 0);
 }
 
-/* Done when every other thread is offline holding nothing, or answered
- * flush request target; asks again (and advances, so that it reaches its slow
- * path) any that has not seen it: one that registered while the request was
- * made, or came back online without a quiescent state since. */
+/* Done when every other thread is offline holding nothing (we steal what an
+ * offline thread holds), or answered flush request target; asks again (and
+ * advances, so that it reaches its slow path) any that has not seen it: one
+ * that registered while the request was made, or came back online without
+ * a quiescent state since. */
 static bool all_flushed(void *arg)
 {
 	struct barrier_wait *w = arg;
@@ -322,9 +400,10 @@ static bool all_flushed(void *arg)
 		 * acquire: pairs with run_reached's release). */
 		if (load_acquire(&t->seq) == 0) {
 			if (load_acquire(&t->n_freed) + load_relaxed(&t->n_handed) ==
-			    load_relaxed(&t->n_retired))
+				    load_relaxed(&t->n_retired) ||
+			    qsbr__steal(t))
 				continue;
-			done = false;
+			done = false; /* inside a call of its own: ask again */
 			continue;
 		}
 		/* Acquire pairs with store_seq_cst(flush_ack) in answer_flush:
@@ -381,11 +460,13 @@ static void run_before_leaving(qsbr_thread *t)
  * after it. */
 void qsbr__retire_exit(qsbr_thread *t)
 {
+	qsbr__lists_pin(t);
 	if (load_relaxed(&t->seq) != 0)
 		run_before_leaving(t);
 	qsbr__flush(t);
 	answer_flush(t, load_relaxed(&t->flush_req));
 	qsbr__detach(t);
+	qsbr__lists_unpin(t);
 	while (t->boxes != NULL) {
 		struct box *x = t->boxes;
 
@@ -404,10 +485,8 @@ void qsbr_detach(qsbr_thread *t)
 	CHECK_OWNER(t, "qsbr_detach");
 	if (load_relaxed(&t->seq) == 0)
 		return;
-	if (thread_held(t) != 0) {
-		run_before_leaving(t);
-		qsbr__flush(t);
-	}
+	/* It keeps what it holds: the helper takes it if the thread stays
+	 * away for flush_ms, a barrier at once. */
 	answer_flush(t, load_relaxed(&t->flush_req));
 	qsbr__detach(t);
 }
@@ -423,6 +502,9 @@ void qsbr__retire_fork_child(qsbr_thread *t)
 	t->since_count = 0;
 	t->since_bytes = 0;
 	t->cap_wait = false;
+	/* A stealer that did not come along may have held the lists. */
+	t->pins = load_relaxed(&t->seq) != 0 ? 1 : 0;
+	store_relaxed(&t->lists, t->pins != 0 ? LISTS_OWNED : LISTS_FREE);
 	store_relaxed(&t->n_retired, 0);
 	store_relaxed(&t->n_freed, 0);
 	store_relaxed(&t->n_handed, 0);
