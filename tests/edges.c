@@ -892,6 +892,52 @@ static void test_fork_from_callback_in_barrier(void **state)
 	assert_int_equal(in_child(fork_inside_barrier, &all, 30), 0);
 }
 
+/* A thread retires, goes offline and blocks: a barrier takes its objects
+ * at once (the helper would wait flush_ms, here a minute). */
+static int offline_go, offline_done;
+
+static void *retire_then_block_offline(void *arg)
+{
+	qsbr_thread *t = qsbr_register(arg);
+
+	retire_ids(t, 300, 305);
+	qsbr_detach(t);
+	__atomic_store_n(&offline_go, 1, __ATOMIC_RELEASE);
+	while (!__atomic_load_n(&offline_done, __ATOMIC_ACQUIRE))
+		sleep_ms(1);
+	qsbr_attach(t);
+	retire_ids(t, 305, 306); /* its lists are its own again */
+	qsbr_unregister(t);
+	return NULL;
+}
+
+static void test_barrier_steals_from_offline_thread(void **state)
+{
+	qsbr_options o;
+	qsbr_domain *d;
+	pthread_t th;
+
+	(void)state;
+	qsbr_options_init(&o);
+	o.flush_ms = 60000;
+	d = qsbr_domain_new(&o);
+	assert_non_null(d);
+	reset_runs();
+	__atomic_store_n(&offline_go, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&offline_done, 0, __ATOMIC_RELAXED);
+	pthread_create(&th, NULL, retire_then_block_offline, d);
+	while (!__atomic_load_n(&offline_go, __ATOMIC_ACQUIRE))
+		sleep_ms(1);
+	qsbr_barrier_domain(d);
+	assert_int_equal(runs(), 5);
+	assert_each_ran_once(300, 305);
+	assert_true(stats_of(d).handed >= 5);
+	__atomic_store_n(&offline_done, 1, __ATOMIC_RELEASE);
+	pthread_join(th, NULL);
+	assert_int_equal(qsbr_domain_delete(d), 0);
+	assert_each_ran_once(300, 306);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -911,6 +957,7 @@ int main(void)
 		cmocka_unit_test(test_barrier_domain_after_reattach),
 		cmocka_unit_test(test_barrier_domain_while_callback_detaches),
 		cmocka_unit_test(test_fork_from_callback_in_barrier),
+		cmocka_unit_test(test_barrier_steals_from_offline_thread),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
