@@ -26,6 +26,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -179,7 +180,7 @@ bool qsbr__helper_busy(qsbr_domain *d)
  * state, and advances once if it asked any.  Returns whether any thread
  * holds anything.
  */
-static bool look_for_idle_holders(qsbr_domain *d)
+static bool look_for_idle_holders(qsbr_domain *d, bool may_steal)
 {
 	uint64_t gen = 0;
 	bool held = false;
@@ -193,8 +194,8 @@ static bool look_for_idle_holders(qsbr_domain *d)
 		if (load_relaxed(&t->n_retired) == progress)
 			continue;
 		held = true;
-		if (progress == load_relaxed(&t->helper_mark) && load_relaxed(&t->seq) == 0 &&
-		    qsbr__steal(t)) {
+		if (may_steal && progress == load_relaxed(&t->helper_mark) &&
+		    load_relaxed(&t->seq) == 0 && qsbr__steal(t)) {
 			store_relaxed(&t->helper_mark, UINT64_MAX);
 			continue;
 		}
@@ -246,12 +247,14 @@ static void *helper_main(void *arg)
 		pthread_mutex_unlock(&q->lock);
 		qsbr__queue_drain(d, NULL, DRAIN_REACHED);
 		/* A callback forked and this is the child: its one thread is our
-		 * copy, and the child's domain has no helper.  End it. */
+		 * copy, with no code of the program's to go back to.  End the
+		 * process as a child that cannot exec does: _exit, so that no
+		 * atexit handler or stdio buffer of the parent runs twice. */
 		if (qsbr__fork_generation() != fork_gen)
-			return NULL;
+			_exit(0);
 		now = qsbr__now_ms();
 		if (now >= next_look) {
-			held = look_for_idle_holders(d);
+			held = look_for_idle_holders(d, true);
 			next_look = now + d->flush_ms;
 		}
 		pthread_mutex_lock(&q->lock);
@@ -274,7 +277,8 @@ static void *helper_main(void *arg)
 		 * batch_started), one of us sees the other. */
 		store_seq_cst(&q->helper_state, HELPER_IDLE);
 		fence_seq_cst();
-		held = look_for_idle_holders(d);
+		/* Under q.lock: it may not steal (a steal pushes). */
+		held = look_for_idle_holders(d, false);
 		if (!held && q->ring.len == 0 && load_relaxed(&q->helper_stop) == 0)
 			pthread_cond_wait(&q->cv, &q->lock);
 		store_relaxed(&q->helper_state, HELPER_BUSY);

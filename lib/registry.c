@@ -86,6 +86,7 @@ static struct slot_block *block_new(qsbr_domain *d)
 		t->mask_bit = UINT64_C(1) << (i % 64);
 		t->group_online = &b->group_online[i / GROUP_SLOTS];
 		atomic_init(&t->state, SLOT_FREE);
+		atomic_init(&t->lists, LISTS_FREE);
 		t->ring.slot = t->ring_slots;
 		t->ring.size = RING_SIZE;
 	}
@@ -208,9 +209,6 @@ qsbr_thread *qsbr_register(qsbr_domain *d)
 	t->newest_goal = load_relaxed(&d->wr_seq);
 	t->since_count = 0;
 	t->since_bytes = 0;
-	t->open = (struct batch){ 0 };
-	t->ring.head = 0;
-	t->ring.len = 0;
 	t->boxes = NULL;
 	t->n_boxes = 0;
 	t->next_free = NULL;
@@ -218,9 +216,10 @@ qsbr_thread *qsbr_register(qsbr_domain *d)
 	t->flush_done = load_relaxed(&d->flush_gen);
 	store_relaxed(&t->flush_req, t->flush_done);
 	store_relaxed(&t->flush_ack, t->flush_done);
-	/* Offline and idle until qsbr_attach below pins them. */
+	/* Its lists are FREE (block_new, or the last unregister's unpin); a
+	 * stealer that saw the previous owner may still hold them:
+	 * qsbr_attach below pins them, waiting for it, before they are reset. */
 	t->pins = 0;
-	store_relaxed(&t->lists, LISTS_FREE);
 	/* No progress mark yet: the helper's first look only records one. */
 	store_relaxed(&t->helper_mark, UINT64_MAX);
 	store_relaxed(&t->state, SLOT_USED);
@@ -228,6 +227,10 @@ qsbr_thread *qsbr_register(qsbr_domain *d)
 	pthread_mutex_unlock(&d->reg_lock);
 	tls_add(t);
 	qsbr_attach(t);
+	/* Pinned: empty already (the last owner flushed), reset for clarity. */
+	t->open = (struct batch){ 0 };
+	t->ring.head = 0;
+	t->ring.len = 0;
 	return t;
 }
 

@@ -29,9 +29,19 @@
  * a batch does not let go of lists still being walked.
  */
 #include <errno.h>
+#include <sched.h>
 #include <stdalign.h>
 
 #include "internal.h"
+
+/* Pushes b onto the shared queue, then counts it: release pairs with the
+ * acquire in all_flushed, so a barrier that counts the thread as holding
+ * nothing sees the push, and takes its queue mark after it. */
+static void hand_over(qsbr_thread *t, const struct batch *b)
+{
+	qsbr__queue_push(t->d, b);
+	store_release(&t->n_handed, load_relaxed(&t->n_handed) + b->count);
+}
 
 /* Closes the open batch: it gets its goal, and goes to the ring (or, with
  * QSBR_BACKGROUND_ALL, to the shared queue). */
@@ -45,8 +55,7 @@ static void close_open(qsbr_thread *t)
 	t->open = (struct batch){ 0 };
 	qsbr__account(t->d, (int64_t)b.count, (int64_t)b.bytes);
 	if (t->d->opts.background == QSBR_BACKGROUND_ALL) {
-		add_relaxed_owner(&t->n_handed, b.count);
-		qsbr__queue_push(t->d, &b);
+		hand_over(t, &b);
 	} else {
 		qsbr__ring_push(&t->ring, &b);
 	}
@@ -80,11 +89,6 @@ static size_t run_reached(qsbr_thread *t)
 	return ran;
 }
 
-static void hand_over(qsbr_thread *t, const struct batch *b)
-{
-	add_relaxed_owner(&t->n_handed, b->count);
-	qsbr__queue_push(t->d, b);
-}
 
 /* Hands everything the thread holds to the shared queue.  Owner, pinned. */
 void qsbr__flush(qsbr_thread *t)
@@ -103,10 +107,17 @@ void qsbr__lists_pin(qsbr_thread *t)
 	if (t->pins++ > 0)
 		return;
 	/* Acquire pairs with the stealer's release: what it took is gone from
-	 * our lists before we look at them.  A stealer holds them briefly. */
-	for (expected = LISTS_FREE; !cas_weak_acquire(&t->lists, &expected, LISTS_OWNED);
-	     expected = LISTS_FREE)
-		cpu_relax();
+	 * our lists before we look at them.  A stealer holds them for a few
+	 * pushes; if it was descheduled meanwhile, give it the processor. */
+	for (unsigned spins = 0;; spins++) {
+		expected = LISTS_FREE;
+		if (cas_weak_acquire(&t->lists, &expected, LISTS_OWNED))
+			return;
+		if (spins < 64)
+			cpu_relax();
+		else
+			sched_yield();
+	}
 }
 
 void qsbr__lists_unpin(qsbr_thread *t)
@@ -135,6 +146,10 @@ bool qsbr__steal(qsbr_thread *t)
 	/* Acquire pairs with qsbr__lists_unpin's release. */
 	if (!cas_strong_acquire(&t->lists, &expected, LISTS_TAKEN))
 		return false;
+	/* The ring first: its goals are older than the one the open batch gets
+	 * now, and the queue runs in order. */
+	while (qsbr__ring_pop(&t->ring, &b))
+		hand_over(t, &b);
 	b = t->open;
 	if (b.count != 0) {
 		t->open = (struct batch){ 0 };
@@ -142,8 +157,6 @@ bool qsbr__steal(qsbr_thread *t)
 		qsbr__account(t->d, (int64_t)b.count, (int64_t)b.bytes);
 		hand_over(t, &b);
 	}
-	while (qsbr__ring_pop(&t->ring, &b))
-		hand_over(t, &b);
 	/* Release pairs with qsbr__lists_pin's acquire. */
 	store_release(&t->lists, LISTS_FREE);
 	return true;
@@ -399,7 +412,7 @@ static bool all_flushed(void *arg)
 		 * batch of its own a callback took it offline in (n_freed,
 		 * acquire: pairs with run_reached's release). */
 		if (load_acquire(&t->seq) == 0) {
-			if (load_acquire(&t->n_freed) + load_relaxed(&t->n_handed) ==
+			if (load_acquire(&t->n_freed) + load_acquire(&t->n_handed) ==
 				    load_relaxed(&t->n_retired) ||
 			    qsbr__steal(t))
 				continue;
@@ -438,7 +451,8 @@ void qsbr_barrier_domain(qsbr_domain *d)
 	w.target = fetch_add_relaxed(&d->flush_gen, 1) + 1;
 	w.fork_gen = qsbr__fork_generation();
 	/* Every other online thread hands over at its next quiescent state;
-	 * offline ones hold nothing.  Then the queue runs it all. */
+	 * what offline ones hold, all_flushed steals.  Then the queue runs it
+	 * all. */
 	qsbr__wait_until(d, w.self, all_flushed, &w, 0);
 	wait_for_queue(d, w.self, 0);
 }
@@ -485,9 +499,9 @@ void qsbr_detach(qsbr_thread *t)
 	CHECK_OWNER(t, "qsbr_detach");
 	if (load_relaxed(&t->seq) == 0)
 		return;
-	/* It keeps what it holds: the helper takes it if the thread stays
-	 * away for flush_ms, a barrier at once. */
-	answer_flush(t, load_relaxed(&t->flush_req));
+	/* It keeps what it holds (and answers no flush request: it handed
+	 * nothing over): the helper takes it if the thread stays away for
+	 * flush_ms, a barrier at once. */
 	qsbr__detach(t);
 }
 
@@ -502,9 +516,14 @@ void qsbr__retire_fork_child(qsbr_thread *t)
 	t->since_count = 0;
 	t->since_bytes = 0;
 	t->cap_wait = false;
-	/* A stealer that did not come along may have held the lists. */
-	t->pins = load_relaxed(&t->seq) != 0 ? 1 : 0;
+	/* The forking thread keeps its pins (a callback may have forked inside
+	 * a call that pinned); another thread's slot is about to be released
+	 * (its online pin, if any, by a detach).  A stealer that did not come
+	 * along may have held the lists. */
+	if (!pthread_equal(t->owner, pthread_self()))
+		t->pins = load_relaxed(&t->seq) != 0 ? 1 : 0;
 	store_relaxed(&t->lists, t->pins != 0 ? LISTS_OWNED : LISTS_FREE);
+	store_relaxed(&t->helper_mark, UINT64_MAX);
 	store_relaxed(&t->n_retired, 0);
 	store_relaxed(&t->n_freed, 0);
 	store_relaxed(&t->n_handed, 0);

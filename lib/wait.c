@@ -95,7 +95,7 @@ bool qsbr__wait_until(qsbr_domain *d, qsbr_thread *self, bool (*done)(void *arg)
 		ok = done(arg);
 		if (!ok) {
 			/* Asleep, the caller reports nothing: it sleeps offline
-			 * (handing over what it holds, as any detach does), or
+			 * (what it holds may then be stolen, as for any detach), or
 			 * the grace period it waits for would wait for it. */
 			bool online = self != NULL && load_relaxed(&self->seq) != 0;
 
