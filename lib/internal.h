@@ -16,12 +16,17 @@
  *   policy.c    stall reports and the memory cap.
  *   wait.c      blocking waits: spin, then futex.
  *   domain.c    domain life cycle, options, allocator, misuse checks, fork.
+ *   pool.c      object pools (qsbr/pool.h): slabs from the domain's
+ *               allocator, objects reused after a grace period.
  *
  * Calls go one way: domain -> registry -> retire -> handoff -> batch ->
  * grace -> policy -> stats, wait.  Two calls go back up, each named where it
  * is made: grace.c's quiescent slow path asks retire.c to do what the thread
  * was asked to do (qsbr__owner_duties), and the cap's wait (policy.c) uses
- * retire.c's barrier.
+ * retire.c's barrier.  pool.c sits above them all, beside lib/ds: it calls
+ * the public retire and barrier calls, the domain's allocator and
+ * qsbr__in_callback; the core calls into it only through its retire
+ * callback.
  *
  * Invariant: a callback runs only after every thread that was online when its
  * object was unlinked has published a sequence at or past the object's goal,
