@@ -27,9 +27,11 @@
  * There is no per-thread cache (the per-thread cache bound is 0): every
  * alloc, free and reuse takes the pool's lock once.
  *
- * AddressSanitizer: the object of a free or waiting head is poisoned, and
- * the head and padding of an allocated one, so a stale pointer is reported
- * as a use after poison.  Free objects are then reused in FIFO order (a
+ * AddressSanitizer: a free object is poisoned, and the head and padding of
+ * an allocated one.  A waiting object is poisoned when its grace period
+ * ends (its callback), not at the retire: until then readers may still
+ * read it.  So a reader that keeps a pointer past its quiescent state is
+ * reported as a use after poison.  Free objects are then reused in FIFO order (a
  * quarantine of a slab's size), so that a stale pointer is still caught after
  * the pool has handed out other objects.
  */
@@ -205,10 +207,13 @@ static struct slab *put(qsbr_pool *p, struct obj_head *h)
 		list_insert(&p->partial, s); /* it was full */
 	if (s->nfree < p->per_slab)
 		return NULL;
-	/* Empty: forget its free list, carve again from the start. */
+	/* Empty: forget its free list, carve again from the start (but under
+	 * ASan, where the FIFO order is kept across). */
 	list_remove(&p->partial, s);
+#ifndef POOL_ASAN
 	s->free = s->free_tail = NULL;
 	s->carved = 0;
+#endif
 	if (p->n_empty < POOL_KEEP_EMPTY) {
 		list_insert(&p->empty, s);
 		p->n_empty++;
@@ -225,6 +230,8 @@ static void pool_reclaim(qsbr_node *n)
 	qsbr_pool *p = h->slab->pool;
 	struct slab *give;
 
+	/* The grace period is over: from here a reader is a buggy one. */
+	POISON(body_of(p, h), p->stride - p->head);
 	pthread_mutex_lock(&p->lock);
 	give = put(p, h);
 	/* Under the lock, with in_use: qsbr_pool_delete reads both under it. */
@@ -401,7 +408,7 @@ void qsbr_pool_retire(qsbr_thread *t, qsbr_pool *p, void *obj)
 		return;
 	}
 	h->state = OBJ_WAITING;
-	POISON(obj, p->stride - p->head);
+	/* Not poisoned yet: readers online at this call may still read it. */
 	/* Before the retire: the callback may run inside it. */
 	fetch_add_relaxed(&p->waiting, 1);
 	qsbr_retire_node_sized(t, &h->node, pool_reclaim, p->size);
