@@ -16,16 +16,35 @@
  * has passed a quiescent state at or past the goal) is the reuse rule.  The
  * core's retire path is not changed by pools.
  *
- * Free objects are kept per slab, under the pool's lock: slabs with free
- * objects are on the partial list, slabs with none are on no list, and a
- * slab whose objects are all free is empty.  At most POOL_KEEP_EMPTY empty
- * slabs are kept (for the next allocations); a slab that empties beyond that
- * is given back at once, so the idle memory of a pool is its free objects in
- * slabs that still hold live or waiting ones, plus POOL_KEEP_EMPTY slabs.
- * qsbr_pool_trim gives back the kept ones too.
+ * Free objects live in two places.  Each thread keeps a cache per pool
+ * (struct pool_cache, chained from its qsbr_thread): at most POOL_CACHE_MAX
+ * free objects, taken and given without a lock.  Behind the caches, the
+ * slabs keep the rest, under the pool's lock: slabs with free objects are on
+ * the partial list, slabs with none on no list, and a slab whose objects are
+ * all free is empty.  A cache that runs dry takes POOL_CACHE_BATCH objects
+ * from the slabs in one lock; one that overflows gives POOL_CACHE_BATCH
+ * back.  A retired object's callback puts it in the cache of the thread that
+ * runs the callback (qsbr__callback_thread: most often the retiring thread
+ * itself, at its own retire or reclaim), or, from the helper thread or with
+ * the cache full, back in its slab.
  *
- * There is no per-thread cache (the per-thread cache bound is 0): every
- * alloc, free and reuse takes the pool's lock once.
+ * At most POOL_KEEP_EMPTY empty slabs are kept (for the next allocations); a
+ * slab that empties beyond that is given back at once.  So the idle memory
+ * of a pool is bounded by POOL_CACHE_MAX objects per registered thread that
+ * used it, the free objects in slabs that still hold others, and
+ * POOL_KEEP_EMPTY slabs.  qsbr_pool_trim gives back the kept ones.
+ *
+ * The core's hooks: qsbr_thread.pool_caches (registry.c clears it at
+ * register), qsbr__pool_thread_exit (called last by qsbr__retire_exit, at
+ * unregister and thread exit: the caches go back to their pools), and
+ * qsbr__callback_thread (batch.c).  In the child of fork(), the caches of
+ * the threads that did not come along are dropped with their slots: their
+ * objects stay out of the pool there, as retired objects do.
+ *
+ * Locks: pools_lock (global) guards the links between caches and pools:
+ * a cache's creation, its removal at thread exit, and a pool's delete,
+ * which marks its caches dead (pool = NULL) for their owners to free.  It
+ * is taken before a pool's lock.
  *
  * AddressSanitizer: a free object is poisoned, and the head and padding of
  * an allocated one.  A waiting object is poisoned when its grace period
@@ -63,6 +82,8 @@
 #define POOL_SLAB_BYTES ((size_t)64 << 10) /* a slab, unless 8 objects need more */
 #define POOL_SLAB_MIN_OBJECTS 8u
 #define POOL_KEEP_EMPTY 1u                 /* empty slabs kept for reuse */
+#define POOL_CACHE_MAX 256u                /* free objects in a thread's cache */
+#define POOL_CACHE_BATCH 64u               /* moved between a cache and the slabs */
 
 enum obj_state { OBJ_FREE = 0x51f7ee, OBJ_ALLOCATED = 0x51a11c, OBJ_WAITING = 0x51a17 };
 
@@ -74,11 +95,27 @@ struct obj_head {
 
 struct slab {
 	struct slab *prev, *next; /* on the partial or the empty list */
+	struct slab *all_prev, *all_next; /* every slab of the pool */
 	qsbr_pool *pool;
 	struct obj_head *free, *free_tail; /* free objects, linked by node.next */
 	uint32_t nfree;         /* free objects, carved or not */
 	uint32_t carved;        /* objects ever handed out since the slab emptied */
 };
+
+/* A thread's free objects of one pool.  Owner only, but for pool (read
+ * by anyone, cleared by qsbr_pool_delete), the pool-list links (under both
+ * locks) and the counters (written by the owner, read by anyone). */
+struct pool_cache {
+	struct pool_cache *t_next;       /* the thread's caches */
+	struct pool_cache *p_prev, *p_next; /* the pool's caches */
+	_Atomic(qsbr_pool *) pool;       /* NULL: the pool was deleted */
+	struct obj_head *free, *free_tail; /* linked by node.next */
+	au64 n_free;
+	au64 n_retired;                  /* pool retires by the owner */
+	au64 n_reclaimed;                /* callbacks that put into this cache */
+};
+
+static pthread_mutex_t pools_lock = PTHREAD_MUTEX_INITIALIZER;
 
 struct qsbr_pool {
 	pthread_mutex_t lock;   /* the lists, the slabs' free lists, the counts */
@@ -92,9 +129,13 @@ struct qsbr_pool {
 	uint32_t per_slab;
 	struct slab *partial;   /* slabs with free objects, not all free */
 	struct slab *empty;     /* slabs with every object free */
+	struct slab *all;       /* every slab */
+	struct pool_cache *caches; /* under pools_lock and lock */
 	uint64_t n_slabs, n_empty;
-	uint64_t in_use;        /* allocated + waiting */
-	au64 waiting;           /* retired, callback not yet run */
+	uint64_t in_use;        /* out of the slabs: in caches, allocated, waiting */
+	/* Under lock: retires and callbacks not counted in a live cache (no
+	 * cache, the helper's callbacks, caches of threads that left). */
+	uint64_t retired, reclaimed;
 };
 
 static size_t round_up(size_t n, size_t to)
@@ -137,11 +178,16 @@ static struct obj_head *head_of(const qsbr_pool *p, void *obj)
 	return (struct obj_head *)((char *)obj - p->head);
 }
 
-/* Gives a slab back; not under the lock. */
-static void slab_release(qsbr_pool *p, struct slab *s)
+/* Gives slabs back, linked by next; not under the lock. */
+static void slabs_release(qsbr_pool *p, struct slab *s)
 {
-	UNPOISON(s, p->slab_bytes);
-	qsbr__domain_free(p->d, s);
+	while (s != NULL) {
+		struct slab *next = s->next;
+
+		UNPOISON(s, p->slab_bytes);
+		qsbr__domain_free(p->d, s);
+		s = next;
+	}
 }
 
 static struct slab *slab_new(qsbr_pool *p)
@@ -155,6 +201,30 @@ static struct slab *slab_new(qsbr_pool *p)
 	s->nfree = p->per_slab;
 	POISON((char *)s + p->first, p->slab_bytes - p->first);
 	return s;
+}
+
+/* Under the lock: a new slab joins the pool. */
+static void slab_add(qsbr_pool *p, struct slab *s)
+{
+	s->all_prev = NULL;
+	s->all_next = p->all;
+	if (p->all != NULL)
+		p->all->all_prev = s;
+	p->all = s;
+	p->n_slabs++;
+	list_insert(&p->partial, s);
+}
+
+/* Under the lock: s leaves the pool (it is on no list). */
+static void slab_drop(qsbr_pool *p, struct slab *s)
+{
+	if (s->all_prev != NULL)
+		s->all_prev->all_next = s->all_next;
+	else
+		p->all = s->all_next;
+	if (s->all_next != NULL)
+		s->all_next->all_prev = s->all_prev;
+	p->n_slabs--;
 }
 
 /* Under the lock: an object of s, which has a free one. */
@@ -176,15 +246,16 @@ static struct obj_head *take(qsbr_pool *p, struct slab *s)
 		if (s->free == NULL)
 			s->free_tail = NULL;
 	}
+	h->state = OBJ_FREE;
 	p->in_use++;
 	if (--s->nfree == 0)
 		list_remove(&p->partial, s);
 	return h;
 }
 
-/* Under the lock: h is free again.  Returns a slab to give back (after
- * unlocking), or NULL. */
-static struct slab *put(qsbr_pool *p, struct obj_head *h)
+/* Under the lock: h (poisoned) is back in its slab.  A slab to give back
+ * goes on *give (linked by next), for after the unlock. */
+static void put(qsbr_pool *p, struct obj_head *h, struct slab **give)
 {
 	struct slab *s = h->slab;
 
@@ -206,7 +277,7 @@ static struct slab *put(qsbr_pool *p, struct obj_head *h)
 	if (++s->nfree == 1)
 		list_insert(&p->partial, s); /* it was full */
 	if (s->nfree < p->per_slab)
-		return NULL;
+		return;
 	/* Empty: forget its free list, carve again from the start (but under
 	 * ASan, where the FIFO order is kept across). */
 	list_remove(&p->partial, s);
@@ -217,28 +288,189 @@ static struct slab *put(qsbr_pool *p, struct obj_head *h)
 	if (p->n_empty < POOL_KEEP_EMPTY) {
 		list_insert(&p->empty, s);
 		p->n_empty++;
-		return NULL;
+		return;
 	}
-	p->n_slabs--;
-	return s;
+	slab_drop(p, s);
+	s->next = *give;
+	*give = s;
 }
 
-/* The retire callback: the goal is reached, the object is free. */
+/* ---- Thread caches ---------------------------------------------------- */
+
+/* Cache lists: LIFO for locality, FIFO under ASan (a longer quarantine). */
+static void cache_push(struct pool_cache *c, struct obj_head *h)
+{
+	h->state = OBJ_FREE;
+	h->node.next = NULL;
+#ifdef POOL_ASAN
+	if (c->free_tail != NULL)
+		c->free_tail->node.next = &h->node;
+	else
+		c->free = h;
+	c->free_tail = h;
+#else
+	h->node.next = &c->free->node;
+	if (c->free == NULL)
+		c->free_tail = h;
+	c->free = h;
+#endif
+	add_relaxed_owner(&c->n_free, 1);
+}
+
+static struct obj_head *cache_pop(struct pool_cache *c)
+{
+	struct obj_head *h = c->free;
+
+	c->free = (struct obj_head *)(void *)h->node.next;
+	if (c->free == NULL)
+		c->free_tail = NULL;
+	store_relaxed(&c->n_free, load_relaxed(&c->n_free) - 1);
+	return h;
+}
+
+/* Under the pool's lock: n objects of the cache back to their slabs. */
+static void cache_spill(qsbr_pool *p, struct pool_cache *c, uint64_t n, struct slab **give)
+{
+	while (n-- > 0 && c->free != NULL)
+		put(p, cache_pop(c), give);
+}
+
+/* t's cache of p, made if need be; NULL without memory for one. */
+static struct pool_cache *cache_of(qsbr_thread *t, qsbr_pool *p, bool make)
+{
+	struct pool_cache **link = &t->pool_caches, *c;
+
+	while ((c = *link) != NULL) {
+		qsbr_pool *cp = atomic_load_explicit(&c->pool, memory_order_acquire);
+
+		if (cp == p) {
+			if (link != &t->pool_caches) { /* to the front */
+				*link = c->t_next;
+				c->t_next = t->pool_caches;
+				t->pool_caches = c;
+			}
+			return c;
+		}
+		if (cp == NULL) {
+			/* Its pool was deleted: the delete no longer touches it
+			 * (acquire pairs with its release store). */
+			*link = c->t_next;
+			qsbr__domain_free(t->d, c);
+			continue;
+		}
+		link = &c->t_next;
+	}
+	if (!make)
+		return NULL;
+	c = qsbr__domain_alloc(t->d, sizeof(*c), alignof(struct pool_cache));
+	if (c == NULL)
+		return NULL;
+	memset(c, 0, sizeof(*c));
+	atomic_init(&c->pool, p);
+	atomic_init(&c->n_free, 0);
+	atomic_init(&c->n_retired, 0);
+	atomic_init(&c->n_reclaimed, 0);
+	pthread_mutex_lock(&pools_lock);
+	pthread_mutex_lock(&p->lock);
+	c->p_prev = NULL;
+	c->p_next = p->caches;
+	if (p->caches != NULL)
+		p->caches->p_prev = c;
+	p->caches = c;
+	pthread_mutex_unlock(&p->lock);
+	pthread_mutex_unlock(&pools_lock);
+	c->t_next = t->pool_caches;
+	t->pool_caches = c;
+	return c;
+}
+
+/* From qsbr__retire_exit, last: t holds nothing retired and runs no more
+ * callbacks; its caches go back to their pools. */
+void qsbr__pool_thread_exit(qsbr_thread *t)
+{
+	struct pool_cache *c;
+
+	if (t->pool_caches == NULL)
+		return;
+	pthread_mutex_lock(&pools_lock);
+	while ((c = t->pool_caches) != NULL) {
+		qsbr_pool *p = atomic_load_explicit(&c->pool, memory_order_acquire);
+		struct slab *give = NULL;
+
+		t->pool_caches = c->t_next;
+		if (p != NULL) {
+			/* Under pools_lock: p cannot be deleted meanwhile. */
+			pthread_mutex_lock(&p->lock);
+			cache_spill(p, c, UINT64_MAX, &give);
+			p->retired += load_relaxed(&c->n_retired);
+			p->reclaimed += load_relaxed(&c->n_reclaimed);
+			if (c->p_prev != NULL)
+				c->p_prev->p_next = c->p_next;
+			else
+				p->caches = c->p_next;
+			if (c->p_next != NULL)
+				c->p_next->p_prev = c->p_prev;
+			pthread_mutex_unlock(&p->lock);
+			slabs_release(p, give);
+		}
+		qsbr__domain_free(t->d, c);
+	}
+	pthread_mutex_unlock(&pools_lock);
+}
+
+/* ---- Counts --------------------------------------------------------- */
+
+struct counts {
+	uint64_t in_caches, waiting;
+};
+
+/* Under the lock. */
+static struct counts counts_of(const qsbr_pool *p)
+{
+	struct counts k = { 0, 0 };
+	uint64_t retired = p->retired, reclaimed = p->reclaimed;
+
+	for (struct pool_cache *c = p->caches; c != NULL; c = c->p_next) {
+		k.in_caches += load_relaxed(&c->n_free);
+		retired += load_relaxed(&c->n_retired);
+		reclaimed += load_relaxed(&c->n_reclaimed);
+	}
+	/* Read while threads run, a retire may show before its count: clamp. */
+	k.waiting = retired > reclaimed ? retired - reclaimed : 0;
+	return k;
+}
+
+static uint64_t allocated_of(const qsbr_pool *p, struct counts k)
+{
+	return p->in_use > k.in_caches + k.waiting ? p->in_use - k.in_caches - k.waiting : 0;
+}
+
+/* ---- The calls -------------------------------------------------------- */
+
+/* The retire callback: the goal is reached, the object is free.  Into the
+ * cache of the thread running it, if it has one with room; else its slab. */
 static void pool_reclaim(qsbr_node *n)
 {
 	struct obj_head *h = (struct obj_head *)(void *)n;
 	qsbr_pool *p = h->slab->pool;
-	struct slab *give;
+	qsbr_thread *t = qsbr__callback_thread();
+	struct pool_cache *c = t != NULL ? cache_of(t, p, false) : NULL;
+	struct slab *give = NULL;
 
 	/* The grace period is over: from here a reader is a buggy one. */
 	POISON(body_of(p, h), p->stride - p->head);
+	if (c != NULL && load_relaxed(&c->n_free) < POOL_CACHE_MAX) {
+		cache_push(c, h);
+		/* After the push: a count of it as waiting never goes negative
+		 * in counts_of, read under the lock by another thread. */
+		add_relaxed_owner(&c->n_reclaimed, 1);
+		return;
+	}
 	pthread_mutex_lock(&p->lock);
-	give = put(p, h);
-	/* Under the lock, with in_use: qsbr_pool_delete reads both under it. */
-	fetch_sub_relaxed(&p->waiting, 1);
+	put(p, h, &give);
+	p->reclaimed++;
 	pthread_mutex_unlock(&p->lock);
-	if (give != NULL)
-		slab_release(p, give);
+	slabs_release(p, give);
 }
 
 qsbr_pool *qsbr_pool_new(qsbr_domain *d, size_t size, size_t align)
@@ -275,46 +507,59 @@ qsbr_pool *qsbr_pool_new(qsbr_domain *d, size_t size, size_t align)
 	if (p->first + POOL_SLAB_MIN_OBJECTS * p->stride > p->slab_bytes)
 		p->slab_bytes = p->first + POOL_SLAB_MIN_OBJECTS * p->stride;
 	p->per_slab = (uint32_t)((p->slab_bytes - p->first) / p->stride);
-	atomic_init(&p->waiting, 0);
 	return p;
 }
 
 int qsbr_pool_delete(qsbr_pool *p)
 {
-	struct slab *s;
+	struct pool_cache *c;
+	struct slab *s, *give = NULL;
+	struct counts k;
 
 	if (p == NULL)
 		return EINVAL;
+	pthread_mutex_lock(&pools_lock);
 	pthread_mutex_lock(&p->lock);
-	if (p->in_use > load_relaxed(&p->waiting)) {
+	k = counts_of(p);
+	if (allocated_of(p, k) != 0) {
 		pthread_mutex_unlock(&p->lock);
+		pthread_mutex_unlock(&pools_lock);
 		return EBUSY;
 	}
-	if (load_relaxed(&p->waiting) != 0) {
+	if (k.waiting != 0) {
 		pthread_mutex_unlock(&p->lock);
+		pthread_mutex_unlock(&pools_lock);
 		if (qsbr__in_callback())
 			return EDEADLK; /* the wait below would wait on this callback */
 		/* Everything retired in the domain before this call is freed
 		 * after it: the pool's waiting objects too. */
 		qsbr_barrier_domain(p->d);
+		pthread_mutex_lock(&pools_lock);
 		pthread_mutex_lock(&p->lock);
-		if (load_relaxed(&p->waiting) != 0) {
+		if (counts_of(p).waiting != 0) {
 			/* Only in the child of a fork(): the parent's waiting
 			 * objects never come back here. */
 			pthread_mutex_unlock(&p->lock);
+			pthread_mutex_unlock(&pools_lock);
 			return EBUSY;
 		}
 	}
+	/* The caches die; their owners free them (cache_of, or at exit).
+	 * Each is read before its release store: after it, never. */
+	for (c = p->caches; c != NULL;) {
+		struct pool_cache *next = c->p_next;
+
+		atomic_store_explicit(&c->pool, NULL, memory_order_release);
+		c = next;
+	}
+	p->caches = NULL;
 	pthread_mutex_unlock(&p->lock);
-	/* Every object is free: every slab is empty. */
-	while ((s = p->empty) != NULL) {
-		list_remove(&p->empty, s);
-		slab_release(p, s);
+	pthread_mutex_unlock(&pools_lock);
+	for (s = p->all; s != NULL; s = s->all_next) {
+		s->next = give;
+		give = s;
 	}
-	while ((s = p->partial) != NULL) {
-		list_remove(&p->partial, s);
-		slab_release(p, s);
-	}
+	slabs_release(p, give);
 	pthread_mutex_destroy(&p->lock);
 	qsbr__domain_free(p->d, p);
 	return 0;
@@ -330,16 +575,13 @@ static bool bad_object(const qsbr_pool *p, struct obj_head *h, const char *call)
 	return bad;
 }
 
-void *qsbr_pool_alloc(qsbr_thread *t, qsbr_pool *p)
+/* Out of line: the cache is empty (or there is none).  Fills it from the
+ * slabs, a new one if need be, and returns one object. */
+static struct obj_head *__attribute__((noinline)) alloc_slow(qsbr_pool *p, struct pool_cache *c)
 {
 	struct obj_head *h;
 	struct slab *s;
 
-	if (t == NULL || p == NULL || t->d != p->d) {
-		errno = EINVAL;
-		return NULL;
-	}
-	CHECK_OWNER(t, "qsbr_pool_alloc");
 	pthread_mutex_lock(&p->lock);
 	s = p->partial;
 	if (s == NULL && p->empty != NULL) {
@@ -352,17 +594,40 @@ void *qsbr_pool_alloc(qsbr_thread *t, qsbr_pool *p)
 		/* The domain's allocator, outside the lock. */
 		pthread_mutex_unlock(&p->lock);
 		s = slab_new(p);
-		if (s == NULL) {
+		if (s == NULL)
+			return NULL;
+		pthread_mutex_lock(&p->lock);
+		slab_add(p, s);
+	}
+	h = take(p, s);
+	/* And a batch for the cache, from the slabs that have free objects. */
+	for (uint32_t i = 1; c != NULL && i < POOL_CACHE_BATCH && p->partial != NULL; i++)
+		cache_push(c, take(p, p->partial));
+	pthread_mutex_unlock(&p->lock);
+	return h;
+}
+
+void *qsbr_pool_alloc(qsbr_thread *t, qsbr_pool *p)
+{
+	struct pool_cache *c;
+	struct obj_head *h;
+
+	if (t == NULL || p == NULL || t->d != p->d) {
+		errno = EINVAL;
+		return NULL;
+	}
+	CHECK_OWNER(t, "qsbr_pool_alloc");
+	c = cache_of(t, p, true);
+	if (c != NULL && c->free != NULL) {
+		h = cache_pop(c);
+	} else {
+		h = alloc_slow(p, c);
+		if (h == NULL) {
 			errno = ENOMEM;
 			return NULL;
 		}
-		pthread_mutex_lock(&p->lock);
-		p->n_slabs++;
-		list_insert(&p->partial, s);
 	}
-	h = take(p, s);
 	h->state = OBJ_ALLOCATED;
-	pthread_mutex_unlock(&p->lock);
 	UNPOISON(body_of(p, h), p->size);
 	POISON(h, sizeof(*h));
 	return body_of(p, h);
@@ -370,8 +635,9 @@ void *qsbr_pool_alloc(qsbr_thread *t, qsbr_pool *p)
 
 void qsbr_pool_free(qsbr_thread *t, qsbr_pool *p, void *obj)
 {
+	struct pool_cache *c;
 	struct obj_head *h;
-	struct slab *give;
+	struct slab *give = NULL;
 
 	if (t == NULL || p == NULL || obj == NULL || t->d != p->d) {
 		errno = EINVAL;
@@ -385,15 +651,22 @@ void qsbr_pool_free(qsbr_thread *t, qsbr_pool *p, void *obj)
 		return;
 	}
 	POISON(obj, p->stride - p->head);
+	c = cache_of(t, p, true);
+	if (c != NULL && load_relaxed(&c->n_free) < POOL_CACHE_MAX) {
+		cache_push(c, h);
+		return;
+	}
 	pthread_mutex_lock(&p->lock);
-	give = put(p, h);
+	put(p, h, &give);
+	if (c != NULL)
+		cache_spill(p, c, POOL_CACHE_BATCH, &give);
 	pthread_mutex_unlock(&p->lock);
-	if (give != NULL)
-		slab_release(p, give);
+	slabs_release(p, give);
 }
 
 void qsbr_pool_retire(qsbr_thread *t, qsbr_pool *p, void *obj)
 {
+	struct pool_cache *c;
 	struct obj_head *h;
 
 	if (t == NULL || p == NULL || obj == NULL || t->d != p->d) {
@@ -408,15 +681,22 @@ void qsbr_pool_retire(qsbr_thread *t, qsbr_pool *p, void *obj)
 		return;
 	}
 	h->state = OBJ_WAITING;
-	/* Not poisoned yet: readers online at this call may still read it. */
-	/* Before the retire: the callback may run inside it. */
-	fetch_add_relaxed(&p->waiting, 1);
+	/* Not poisoned yet: readers online at this call may still read it.
+	 * Counted before the retire: the callback may run inside it. */
+	c = cache_of(t, p, true);
+	if (c != NULL) {
+		add_relaxed_owner(&c->n_retired, 1);
+	} else {
+		pthread_mutex_lock(&p->lock);
+		p->retired++;
+		pthread_mutex_unlock(&p->lock);
+	}
 	qsbr_retire_node_sized(t, &h->node, pool_reclaim, p->size);
 }
 
 size_t qsbr_pool_trim(qsbr_pool *p)
 {
-	struct slab *list, *s;
+	struct slab *give = NULL, *s;
 	size_t bytes = 0;
 
 	if (p == NULL) {
@@ -424,32 +704,32 @@ size_t qsbr_pool_trim(qsbr_pool *p)
 		return 0;
 	}
 	pthread_mutex_lock(&p->lock);
-	list = p->empty;
-	p->empty = NULL;
-	p->n_slabs -= p->n_empty;
-	p->n_empty = 0;
-	pthread_mutex_unlock(&p->lock);
-	while ((s = list) != NULL) {
-		list = s->next;
-		slab_release(p, s);
+	while ((s = p->empty) != NULL) {
+		list_remove(&p->empty, s);
+		slab_drop(p, s);
+		s->next = give;
+		give = s;
 		bytes += p->slab_bytes;
 	}
+	p->n_empty = 0;
+	pthread_mutex_unlock(&p->lock);
+	slabs_release(p, give);
 	return bytes;
 }
 
 int qsbr_pool_stats_get(qsbr_pool *p, qsbr_pool_stats *out)
 {
-	uint64_t waiting;
+	struct counts k;
 
 	if (p == NULL || out == NULL)
 		return EINVAL;
 	memset(out, 0, sizeof(*out));
 	pthread_mutex_lock(&p->lock);
-	waiting = load_relaxed(&p->waiting);
-	/* A retire counts waiting before its callback can run: clamp. */
-	out->allocated = p->in_use > waiting ? p->in_use - waiting : 0;
-	out->waiting = waiting < p->in_use ? waiting : p->in_use;
-	out->cached = p->n_slabs * p->per_slab - p->in_use;
+	k = counts_of(p);
+	out->allocated = allocated_of(p, k);
+	out->waiting = k.waiting;
+	out->thread_cached = k.in_caches;
+	out->cached = p->n_slabs * p->per_slab - p->in_use + k.in_caches;
 	out->slabs = p->n_slabs;
 	out->bytes_held = p->n_slabs * p->slab_bytes;
 	pthread_mutex_unlock(&p->lock);

@@ -385,6 +385,8 @@ void qsbr__retire_exit(qsbr_thread *t)
 		qsbr__free(&t->d->opts, x);
 	}
 	t->n_boxes = 0;
+	/* Last: the callbacks above may have filled them. */
+	qsbr__pool_thread_exit(t);
 }
 
 void qsbr_detach(qsbr_thread *t)

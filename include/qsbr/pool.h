@@ -37,7 +37,8 @@ typedef struct qsbr_pool_stats {
 	uint64_t bytes_held;   /* their bytes */
 	uint64_t object_size;  /* the size asked for at qsbr_pool_new */
 	uint64_t stride;       /* bytes each object takes in a slab */
-	uint64_t reserved[5];  /* zero: room for later counters */
+	uint64_t thread_cached; /* of cached, in the threads' caches */
+	uint64_t reserved[4];  /* zero: room for later counters */
 } qsbr_pool_stats;
 
 /* New pool of objects of size bytes aligned to align (a power of two; 0
