@@ -7,18 +7,24 @@
  *   slab: [struct slab][head|object|pad][head|object|pad] ... (stride each)
  *
  * Every object carries a hidden head in front of it: the qsbr_node that the
- * core's retire lists link, its slab, and its state.  A pool retire is a
- * plain qsbr_retire_node_sized of that node (the core's goals, batches,
- * hand-over at unregister and thread exit, fork rules), whose callback puts
- * the object back on its slab's free list.  So a waiting object is never
+ * core's retire lists link, its slab, a link, its state.  A thread's pool
+ * retires gather in its cache's open batch, POOL_RETIRE_BATCH at a time;
+ * the batch is then one plain qsbr_retire_node_sized of its first object's
+ * node (the core's goals, batches, hand-over at unregister and thread exit,
+ * fork rules), whose callback makes the batch's objects free.  The open
+ * batch is handed over when full, when the thread retires offline, when its
+ * cache runs dry at an alloc, at qsbr_pool_flush and at thread exit;
+ * qsbr_pool_delete takes the open batches of every thread and waits a grace
+ * period for them.  So a waiting object is never
  * lost: it is in the core's lists like any retired object, and the core's
  * invariant (a callback runs only after every thread online at the retire
  * has passed a quiescent state at or past the goal) is the reuse rule.  The
  * core's retire path is not changed by pools.
  *
  * Free objects live in two places.  Each thread keeps a cache per pool
- * (struct pool_cache, chained from its qsbr_thread): at most POOL_CACHE_MAX
- * free objects, taken and given without a lock.  Behind the caches, the
+ * (struct pool_cache, chained from its qsbr_thread): at most cache_max free
+ * objects (POOL_CACHE_BYTES of them, within POOL_CACHE_MIN..POOL_CACHE_MAX),
+ * taken and given without a lock.  Behind the caches, the
  * slabs keep the rest, under the pool's lock: slabs with free objects are on
  * the partial list, slabs with none on no list, and a slab whose objects are
  * all free is empty.  A cache that runs dry takes POOL_CACHE_BATCH objects
@@ -30,8 +36,8 @@
  *
  * At most POOL_KEEP_EMPTY empty slabs are kept (for the next allocations); a
  * slab that empties beyond that is given back at once.  So the idle memory
- * of a pool is bounded by POOL_CACHE_MAX objects per registered thread that
- * used it, the free objects in slabs that still hold others, and
+ * of a pool is bounded by cache_max objects (and a batch of fewer than
+ * POOL_RETIRE_BATCH retired ones) per registered thread that used it, the free objects in slabs that still hold others, and
  * POOL_KEEP_EMPTY slabs.  qsbr_pool_trim gives back the kept ones.
  *
  * The core's hooks: qsbr_thread.pool_caches (registry.c clears it at
@@ -82,15 +88,20 @@
 #define POOL_SLAB_BYTES ((size_t)64 << 10) /* a slab, unless 8 objects need more */
 #define POOL_SLAB_MIN_OBJECTS 8u
 #define POOL_KEEP_EMPTY 1u                 /* empty slabs kept for reuse */
-#define POOL_CACHE_MAX 256u                /* free objects in a thread's cache */
+#define POOL_CACHE_BYTES ((size_t)128 << 10) /* a thread's cache: so many bytes, */
+#define POOL_CACHE_MAX 1024u               /* but at most so many objects */
+#define POOL_CACHE_MIN 16u                 /* and at least so many */
 #define POOL_CACHE_BATCH 64u               /* moved between a cache and the slabs */
+#define POOL_RETIRE_BATCH 8u              /* pool retires per core retire */
 
 enum obj_state { OBJ_FREE = 0x51f7ee, OBJ_ALLOCATED = 0x51a11c, OBJ_WAITING = 0x51a17 };
 
 struct obj_head {
 	qsbr_node node;         /* the core's retire link; the free list's link */
 	struct slab *slab;
-	uint64_t state;         /* enum obj_state */
+	struct obj_head *link;  /* the next object of a retire batch */
+	uint32_t state;         /* enum obj_state */
+	uint32_t count;         /* the first of a batch: its objects */
 };
 
 struct slab {
@@ -110,6 +121,8 @@ struct pool_cache {
 	struct pool_cache *p_prev, *p_next; /* the pool's caches */
 	_Atomic(qsbr_pool *) pool;       /* NULL: the pool was deleted */
 	struct obj_head *free, *free_tail; /* linked by node.next */
+	struct obj_head *open, *open_last; /* retired, not yet handed to the core */
+	uint32_t n_open;
 	au64 n_free;
 	au64 n_retired;                  /* pool retires by the owner */
 	au64 n_reclaimed;                /* callbacks that put into this cache */
@@ -127,6 +140,7 @@ struct qsbr_pool {
 	size_t slab_bytes;
 	size_t slab_align;
 	uint32_t per_slab;
+	uint32_t cache_max;     /* free objects in a thread's cache */
 	struct slab *partial;   /* slabs with free objects, not all free */
 	struct slab *empty;     /* slabs with every object free */
 	struct slab *all;       /* every slab */
@@ -335,8 +349,21 @@ static void cache_spill(qsbr_pool *p, struct pool_cache *c, uint64_t n, struct s
 		put(p, cache_pop(c), give);
 }
 
-/* t's cache of p, made if need be; NULL without memory for one. */
-static struct pool_cache *cache_of(qsbr_thread *t, qsbr_pool *p, bool make)
+static struct pool_cache *cache_find(qsbr_thread *t, qsbr_pool *p, bool make);
+
+/* t's cache of p, made if need be; NULL without memory for one.  The
+ * first of t's caches is the one it used last. */
+static inline struct pool_cache *cache_of(qsbr_thread *t, qsbr_pool *p, bool make)
+{
+	struct pool_cache *c = t->pool_caches;
+
+	if (c != NULL && atomic_load_explicit(&c->pool, memory_order_acquire) == p)
+		return c;
+	return cache_find(t, p, make);
+}
+
+static struct pool_cache *__attribute__((noinline)) cache_find(qsbr_thread *t, qsbr_pool *p,
+								 bool make)
 {
 	struct pool_cache **link = &t->pool_caches, *c;
 
@@ -384,6 +411,8 @@ static struct pool_cache *cache_of(qsbr_thread *t, qsbr_pool *p, bool make)
 	return c;
 }
 
+static void hand_open(qsbr_thread *t, qsbr_pool *p, struct pool_cache *c);
+
 /* From qsbr__retire_exit, last: t holds nothing retired and runs no more
  * callbacks; its caches go back to their pools. */
 void qsbr__pool_thread_exit(qsbr_thread *t)
@@ -399,7 +428,10 @@ void qsbr__pool_thread_exit(qsbr_thread *t)
 
 		t->pool_caches = c->t_next;
 		if (p != NULL) {
-			/* Under pools_lock: p cannot be deleted meanwhile. */
+			/* Under pools_lock: p cannot be deleted meanwhile.  t
+			 * is offline and still registered: its retire goes to
+			 * the shared queue, and runs no callback here. */
+			hand_open(t, p, c);
 			pthread_mutex_lock(&p->lock);
 			cache_spill(p, c, UINT64_MAX, &give);
 			p->retired += load_relaxed(&c->n_retired);
@@ -447,8 +479,9 @@ static uint64_t allocated_of(const qsbr_pool *p, struct counts k)
 
 /* ---- The calls -------------------------------------------------------- */
 
-/* The retire callback: the goal is reached, the object is free.  Into the
- * cache of the thread running it, if it has one with room; else its slab. */
+/* The retire callback: the goal is reached for a batch of objects (linked
+ * by link from the first, whose node the core held).  Into the cache of the
+ * thread running it while it has room, the rest into their slabs. */
 static void pool_reclaim(qsbr_node *n)
 {
 	struct obj_head *h = (struct obj_head *)(void *)n;
@@ -456,21 +489,54 @@ static void pool_reclaim(qsbr_node *n)
 	qsbr_thread *t = qsbr__callback_thread();
 	struct pool_cache *c = t != NULL ? cache_of(t, p, false) : NULL;
 	struct slab *give = NULL;
+	uint64_t cached = 0, left = 0;
 
 	/* The grace period is over: from here a reader is a buggy one. */
-	POISON(body_of(p, h), p->stride - p->head);
-	if (c != NULL && load_relaxed(&c->n_free) < POOL_CACHE_MAX) {
+	for (struct obj_head *x = h; x != NULL; x = x->link)
+		POISON(body_of(p, x), p->stride - p->head);
+	while (h != NULL && c != NULL && load_relaxed(&c->n_free) < p->cache_max) {
+		struct obj_head *next = h->link;
+
 		cache_push(c, h);
-		/* After the push: a count of it as waiting never goes negative
-		 * in counts_of, read under the lock by another thread. */
-		add_relaxed_owner(&c->n_reclaimed, 1);
-		return;
+		cached++;
+		h = next;
 	}
+	/* After the pushes: counts_of never sees them waiting and cached. */
+	if (cached != 0)
+		add_relaxed_owner(&c->n_reclaimed, cached);
+	if (h == NULL)
+		return;
 	pthread_mutex_lock(&p->lock);
-	put(p, h, &give);
-	p->reclaimed++;
+	while (h != NULL) {
+		struct obj_head *next = h->link;
+
+		put(p, h, &give);
+		left++;
+		h = next;
+	}
+	p->reclaimed += left;
 	pthread_mutex_unlock(&p->lock);
 	slabs_release(p, give);
+}
+
+/* Hands a batch of retired objects, first..., n of them, to the core. */
+static void hand_batch(qsbr_thread *t, qsbr_pool *p, struct obj_head *first, uint32_t n)
+{
+	first->count = n;
+	qsbr_retire_node_sized(t, &first->node, pool_reclaim, (size_t)n * p->size);
+}
+
+/* Hands the cache's open batch to the core. */
+static void hand_open(qsbr_thread *t, qsbr_pool *p, struct pool_cache *c)
+{
+	struct obj_head *first = c->open;
+	uint32_t n = c->n_open;
+
+	if (n == 0)
+		return;
+	c->open = c->open_last = NULL;
+	c->n_open = 0;
+	hand_batch(t, p, first, n);
 }
 
 qsbr_pool *qsbr_pool_new(qsbr_domain *d, size_t size, size_t align)
@@ -507,6 +573,11 @@ qsbr_pool *qsbr_pool_new(qsbr_domain *d, size_t size, size_t align)
 	if (p->first + POOL_SLAB_MIN_OBJECTS * p->stride > p->slab_bytes)
 		p->slab_bytes = p->first + POOL_SLAB_MIN_OBJECTS * p->stride;
 	p->per_slab = (uint32_t)((p->slab_bytes - p->first) / p->stride);
+	p->cache_max = POOL_CACHE_BYTES / p->stride > POOL_CACHE_MAX
+			       ? POOL_CACHE_MAX
+			       : (uint32_t)(POOL_CACHE_BYTES / p->stride);
+	if (p->cache_max < POOL_CACHE_MIN)
+		p->cache_max = POOL_CACHE_MIN;
 	return p;
 }
 
@@ -527,12 +598,25 @@ int qsbr_pool_delete(qsbr_pool *p)
 		return EBUSY;
 	}
 	if (k.waiting != 0) {
+		if (qsbr__in_callback()) {
+			pthread_mutex_unlock(&p->lock);
+			pthread_mutex_unlock(&pools_lock);
+			return EDEADLK; /* the wait below would wait on this callback */
+		}
+		/* The threads' open batches were retired before this call and
+		 * are not in the core: take them (their owners make no call on
+		 * p now; pools_lock keeps their exit hooks out), and let the
+		 * wait below be their grace period. */
+		for (c = p->caches; c != NULL; c = c->p_next) {
+			p->reclaimed += c->n_open;
+			c->open = c->open_last = NULL;
+			c->n_open = 0;
+		}
 		pthread_mutex_unlock(&p->lock);
 		pthread_mutex_unlock(&pools_lock);
-		if (qsbr__in_callback())
-			return EDEADLK; /* the wait below would wait on this callback */
-		/* Everything retired in the domain before this call is freed
-		 * after it: the pool's waiting objects too. */
+		/* Every thread online now passes a quiescent state (or goes
+		 * offline), and everything retired in the domain before this
+		 * call is freed after it: the pool's waiting objects too. */
 		qsbr_barrier_domain(p->d);
 		pthread_mutex_lock(&pools_lock);
 		pthread_mutex_lock(&p->lock);
@@ -621,6 +705,8 @@ void *qsbr_pool_alloc(qsbr_thread *t, qsbr_pool *p)
 	if (c != NULL && c->free != NULL) {
 		h = cache_pop(c);
 	} else {
+		if (c != NULL)
+			hand_open(t, p, c); /* what it retired starts its wait */
 		h = alloc_slow(p, c);
 		if (h == NULL) {
 			errno = ENOMEM;
@@ -652,7 +738,7 @@ void qsbr_pool_free(qsbr_thread *t, qsbr_pool *p, void *obj)
 	}
 	POISON(obj, p->stride - p->head);
 	c = cache_of(t, p, true);
-	if (c != NULL && load_relaxed(&c->n_free) < POOL_CACHE_MAX) {
+	if (c != NULL && load_relaxed(&c->n_free) < p->cache_max) {
 		cache_push(c, h);
 		return;
 	}
@@ -681,17 +767,42 @@ void qsbr_pool_retire(qsbr_thread *t, qsbr_pool *p, void *obj)
 		return;
 	}
 	h->state = OBJ_WAITING;
+	h->link = NULL;
 	/* Not poisoned yet: readers online at this call may still read it.
-	 * Counted before the retire: the callback may run inside it. */
+	 * Counted before the core's retire: the callback may run inside it. */
 	c = cache_of(t, p, true);
-	if (c != NULL) {
-		add_relaxed_owner(&c->n_retired, 1);
-	} else {
+	if (c == NULL) {
 		pthread_mutex_lock(&p->lock);
 		p->retired++;
 		pthread_mutex_unlock(&p->lock);
+		hand_batch(t, p, h, 1);
+		return;
 	}
-	qsbr_retire_node_sized(t, &h->node, pool_reclaim, p->size);
+	add_relaxed_owner(&c->n_retired, 1);
+	if (c->open_last != NULL)
+		c->open_last->link = h;
+	else
+		c->open = h;
+	c->open_last = h;
+	/* A batch's goal is made when it is handed over, after every retire
+	 * in it: later than each one's own, so as safe.  An offline thread
+	 * keeps nothing back. */
+	if (++c->n_open >= POOL_RETIRE_BATCH || load_relaxed(&t->seq) == 0)
+		hand_open(t, p, c);
+}
+
+void qsbr_pool_flush(qsbr_thread *t, qsbr_pool *p)
+{
+	struct pool_cache *c;
+
+	if (t == NULL || p == NULL || t->d != p->d) {
+		errno = EINVAL;
+		return;
+	}
+	CHECK_OWNER(t, "qsbr_pool_flush");
+	c = cache_of(t, p, false);
+	if (c != NULL)
+		hand_open(t, p, c);
 }
 
 size_t qsbr_pool_trim(qsbr_pool *p)
@@ -735,5 +846,6 @@ int qsbr_pool_stats_get(qsbr_pool *p, qsbr_pool_stats *out)
 	pthread_mutex_unlock(&p->lock);
 	out->object_size = p->size;
 	out->stride = p->stride;
+	out->cache_max = p->cache_max;
 	return 0;
 }

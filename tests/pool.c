@@ -86,7 +86,7 @@ static void test_alloc_free(void **state)
 	for (size_t a = 0; a < sizeof(aligns) / sizeof(aligns[0]); a++) {
 		size_t align = aligns[a] ? aligns[a] : _Alignof(max_align_t);
 		qsbr_pool *p = qsbr_pool_new(d, 40, aligns[a]);
-		enum { N = 1000 };
+		enum { N = 3000 };
 		static unsigned char *objs[N];
 		qsbr_pool_stats s;
 
@@ -113,7 +113,7 @@ static void test_alloc_free(void **state)
 		s = pool_stats(p);
 		assert_int_equal(s.allocated, 0);
 		assert_int_equal(s.cached, s.slabs * per_slab(p));
-		assert_true(s.thread_cached > 0 && s.thread_cached <= 256);
+		assert_true(s.thread_cached > 0 && s.thread_cached <= s.cache_max);
 		assert_int_equal(qsbr_pool_delete(p), 0);
 	}
 	qsbr_unregister(t);
@@ -392,7 +392,9 @@ static void test_delete(void **state)
 	o = qsbr_pool_alloc(t, p);
 	assert_non_null(o);
 	qsbr_pool_retire(t, p, o);
-	assert_int_equal(pool_stats(p).waiting, 1);
+	/* Three in the thread's open batch: the delete takes them, and waits
+	 * a grace period for them. */
+	assert_int_equal(pool_stats(p).waiting, 3);
 	assert_int_equal(qsbr_pool_delete(p), 0);
 	qsbr_unregister(t);
 	assert_int_equal(qsbr_domain_delete(d), 0);
@@ -426,11 +428,12 @@ static void test_trim(void **state)
 		qsbr_pool_retire(t, p, objs[i]);
 	assert_true(pool_stats(p).waiting > 0);
 	assert_int_equal(qsbr_pool_trim(p), 0); /* nothing empty yet */
+	qsbr_pool_flush(t, p);
 	qsbr_barrier(t);
 	s = pool_stats(p);
 	assert_int_equal(s.waiting, 0);
 	assert_int_equal(s.allocated, 1);
-	assert_true(s.thread_cached > 0 && s.thread_cached <= 256);
+	assert_true(s.thread_cached > 0 && s.thread_cached <= s.cache_max);
 	/* The thread's cache goes back at unregister, and slabs empty. */
 	qsbr_unregister(t);
 	s = pool_stats(p);
@@ -454,16 +457,57 @@ static void test_trim(void **state)
 	assert_int_equal(qsbr_domain_delete(d), 0);
 }
 
+/* A thread's retires wait in its batch until it fills or is flushed. */
+static void test_flush(void **state)
+{
+	qsbr_domain *d = domain_with_opts(32, 127, QSBR_BACKGROUND_OFF);
+	qsbr_domain *d2 = domain_with_opts(32, 127, QSBR_BACKGROUND_OFF);
+	qsbr_thread *t = qsbr_register(d), *t2 = qsbr_register(d2);
+	qsbr_pool *p = qsbr_pool_new(d, 8, 0);
+	void *o[8];
+
+	(void)state;
+	for (int i = 0; i < 8; i++)
+		o[i] = qsbr_pool_alloc(t, p);
+	qsbr_pool_flush(t, p); /* nothing to hand over */
+	qsbr_pool_retire(t, p, o[0]);
+	qsbr_barrier(t);
+	assert_int_equal(pool_stats(p).waiting, 1); /* in the batch */
+	qsbr_pool_flush(t, p);
+	qsbr_barrier(t);
+	assert_int_equal(pool_stats(p).waiting, 0);
+	for (int i = 1; i < 8; i++)
+		qsbr_pool_retire(t, p, o[i]);
+	assert_int_equal(pool_stats(p).waiting, 7);
+	qsbr_pool_flush(t, p);
+	qsbr_barrier(t);
+	assert_int_equal(pool_stats(p).waiting, 0);
+	errno = 0;
+	qsbr_pool_flush(NULL, p);
+	assert_int_equal(errno, EINVAL);
+	errno = 0;
+	qsbr_pool_flush(t, NULL);
+	assert_int_equal(errno, EINVAL);
+	errno = 0;
+	qsbr_pool_flush(t2, p);
+	assert_int_equal(errno, EINVAL);
+	assert_int_equal(qsbr_pool_delete(p), 0);
+	qsbr_unregister(t);
+	qsbr_unregister(t2);
+	assert_int_equal(qsbr_domain_delete(d), 0);
+	assert_int_equal(qsbr_domain_delete(d2), 0);
+}
+
 /* A thread's cache is bounded, and goes back at unregister; a pool deleted
  * while threads hold caches leaves them to their owners to free. */
 static void cache_alloc_free(struct puppet *pup, void *arg)
 {
 	qsbr_pool *p = arg;
-	void *objs[300];
+	void *objs[1500];
 
-	for (int i = 0; i < 300; i++)
+	for (int i = 0; i < 1500; i++)
 		objs[i] = qsbr_pool_alloc(pup->t, p);
-	for (int i = 0; i < 300; i++)
+	for (int i = 0; i < 1500; i++)
 		qsbr_pool_free(pup->t, p, objs[i]);
 }
 
@@ -479,12 +523,12 @@ static void test_thread_caches(void **state)
 	puppet_start(&b, d);
 	puppet_do(&a, cache_alloc_free, p);
 	s = pool_stats(p);
-	assert_true(s.thread_cached > 0 && s.thread_cached <= 256);
+	assert_true(s.thread_cached > 0 && s.thread_cached <= s.cache_max);
 	puppet_do(&b, cache_alloc_free, p);
-	assert_true(pool_stats(p).thread_cached <= 2 * 256);
+	assert_true(pool_stats(p).thread_cached <= 2 * s.cache_max);
 	puppet_do(&a, puppet_unregister, NULL);
 	s = pool_stats(p);
-	assert_true(s.thread_cached > 0 && s.thread_cached <= 256); /* b's */
+	assert_true(s.thread_cached > 0 && s.thread_cached <= s.cache_max); /* b's */
 	assert_int_equal(s.cached, s.slabs * per_slab(p));
 	/* b still holds a cache of p: delete anyway. */
 	assert_int_equal(qsbr_pool_delete(p), 0);
@@ -774,6 +818,7 @@ static void test_asan_reports_stale_reader(void **state)
 		/* The reader keeps `it` past the retire and its quiescent state,
 		 * and the pool reuses memory meanwhile. */
 		qsbr_pool_retire(t, p, it);
+		qsbr_pool_flush(t, p);
 		qsbr_quiescent(t);
 		qsbr_barrier(t);
 		for (int i = 0; i < 16; i++)
@@ -808,6 +853,7 @@ int main(void)
 		cmocka_unit_test(test_delete),
 		cmocka_unit_test(test_trim),
 		cmocka_unit_test(test_thread_caches),
+		cmocka_unit_test(test_flush),
 		cmocka_unit_test(test_alloc_failures),
 		cmocka_unit_test(test_stress),
 		cmocka_unit_test(test_asan_reports_stale_reader),

@@ -38,7 +38,8 @@ typedef struct qsbr_pool_stats {
 	uint64_t object_size;  /* the size asked for at qsbr_pool_new */
 	uint64_t stride;       /* bytes each object takes in a slab */
 	uint64_t thread_cached; /* of cached, in the threads' caches */
-	uint64_t reserved[4];  /* zero: room for later counters */
+	uint64_t cache_max;    /* the most a thread's cache holds, in objects */
+	uint64_t reserved[3];  /* zero: room for later counters */
 } qsbr_pool_stats;
 
 /* New pool of objects of size bytes aligned to align (a power of two; 0
@@ -61,10 +62,17 @@ QSBR_API int qsbr_pool_delete(qsbr_pool *p);
 QSBR_API void *qsbr_pool_alloc(qsbr_thread *t, qsbr_pool *p);
 
 /* Gives back obj, which the caller unlinked: it is reused only after every
- * thread online now has passed a quiescent state.  As qsbr_retire_node:
- * no allocation, cannot fail; errno EINVAL for NULL arguments or t of
+ * thread online now has passed a quiescent state.  The thread's retires go
+ * to the core 8 at a time (see qsbr_pool_flush).  No allocation, cannot
+ * fail; errno EINVAL for NULL arguments or t of
  * another domain, and obj stays the caller's. */
 QSBR_API void qsbr_pool_retire(qsbr_thread *t, qsbr_pool *p, void *obj);
+
+/* Hands the objects the caller retired to p that still wait in its retire
+ * batch (fewer than 8) to the core now, so that qsbr_barrier and
+ * qsbr_barrier_domain wait for them too.  errno EINVAL for NULL arguments
+ * or t of another domain. */
+QSBR_API void qsbr_pool_flush(qsbr_thread *t, qsbr_pool *p);
 
 /* Gives back obj, which no other thread can have seen: reusable at once.
  * errno EINVAL for NULL arguments or t of another domain. */
