@@ -129,6 +129,26 @@ struct pool_cache {
 };
 
 static pthread_mutex_t pools_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t pools_once = PTHREAD_ONCE_INIT;
+
+/* pools_lock is held across fork(), so that the child never inherits it
+ * taken by a thread that did not come along (a thread-exit hook).  Taken
+ * before the domains' locks (handlers registered later run first), as the
+ * exit hook takes them. */
+static void pools_prefork(void)
+{
+	pthread_mutex_lock(&pools_lock);
+}
+
+static void pools_postfork(void)
+{
+	pthread_mutex_unlock(&pools_lock);
+}
+
+static void pools_init(void)
+{
+	pthread_atfork(pools_prefork, pools_postfork, pools_postfork);
+}
 
 struct qsbr_pool {
 	pthread_mutex_t lock;   /* the lists, the slabs' free lists, the counts */
@@ -551,6 +571,7 @@ qsbr_pool *qsbr_pool_new(qsbr_domain *d, size_t size, size_t align)
 		errno = EINVAL;
 		return NULL;
 	}
+	pthread_once(&pools_once, pools_init);
 	p = qsbr__domain_alloc(d, sizeof(*p), alignof(qsbr_pool));
 	if (p == NULL) {
 		errno = ENOMEM;

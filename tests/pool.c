@@ -457,6 +457,58 @@ static void test_trim(void **state)
 	assert_int_equal(qsbr_domain_delete(d), 0);
 }
 
+static void cache_alloc_free(struct puppet *pup, void *arg);
+
+/* fork(): the child goes on with the forking thread's handle and caches;
+ * the cache of a thread that did not come along stays out of the pool. */
+static void test_fork(void **state)
+{
+	qsbr_domain *d = domain_with_opts(32, 127, QSBR_BACKGROUND_OFF);
+	qsbr_thread *t = qsbr_register(d);
+	qsbr_pool *p = qsbr_pool_new(d, 32, 0);
+	struct puppet a;
+	void *o;
+	pid_t pid;
+	int st;
+
+	(void)state;
+	puppet_start(&a, d);
+	puppet_do(&a, cache_alloc_free, p);
+	o = qsbr_pool_alloc(t, p);
+	qsbr_pool_free(t, p, o);
+	fflush(NULL);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		qsbr_pool_stats s;
+
+		for (int i = 0; i < 3000; i++) {
+			o = qsbr_pool_alloc(t, p);
+			if (o == NULL)
+				_exit(2);
+			memset(o, 0x5a, 32);
+			qsbr_pool_retire(t, p, o);
+			qsbr_quiescent(t);
+		}
+		qsbr_pool_flush(t, p);
+		qsbr_barrier(t);
+		if (qsbr_pool_stats_get(p, &s) != 0 || s.allocated != 0 || s.waiting != 0)
+			_exit(3);
+		if (qsbr_pool_delete(p) != 0)
+			_exit(4);
+		qsbr_unregister(t);
+		_exit(qsbr_domain_delete(d) == 0 ? 0 : 5);
+	}
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+	puppet_stop(&a);
+	qsbr_unregister(t);
+	assert_int_equal(pool_stats(p).thread_cached, 0); /* both came back */
+	assert_int_equal(qsbr_pool_delete(p), 0);
+	assert_int_equal(qsbr_domain_delete(d), 0);
+}
+
 /* A thread's retires wait in its batch until it fills or is flushed. */
 static void test_flush(void **state)
 {
@@ -854,6 +906,7 @@ int main(void)
 		cmocka_unit_test(test_trim),
 		cmocka_unit_test(test_thread_caches),
 		cmocka_unit_test(test_flush),
+		cmocka_unit_test(test_fork),
 		cmocka_unit_test(test_alloc_failures),
 		cmocka_unit_test(test_stress),
 		cmocka_unit_test(test_asan_reports_stale_reader),
