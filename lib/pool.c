@@ -27,9 +27,12 @@
  * taken and given without a lock.  Behind the caches, the
  * slabs keep the rest, under the pool's lock: slabs with free objects are on
  * the partial list, slabs with none on no list, and a slab whose objects are
- * all free is empty.  A cache that runs dry takes POOL_CACHE_BATCH objects
- * from the slabs in one lock; one that overflows gives POOL_CACHE_BATCH
- * back.  A retired object's callback puts it in the cache of the thread that
+ * all free is empty.  Between the two, the depot keeps up to POOL_DEPOT_MAX
+ * chains of POOL_CACHE_BATCH free objects: a cache that overflows gives a
+ * chain to it, one that runs dry takes a chain from it, each in one lock
+ * and O(1) under it; without a chain there, a dry cache takes
+ * POOL_CACHE_BATCH objects from the slabs (and, the depot full, an
+ * overflowing one gives them to the slabs).  A retired object's callback puts it in the cache of the thread that
  * runs the callback (qsbr__callback_thread: most often the retiring thread
  * itself, at its own retire or reclaim), or, from the helper thread or with
  * the cache full, back in its slab.
@@ -37,8 +40,10 @@
  * At most POOL_KEEP_EMPTY empty slabs are kept (for the next allocations); a
  * slab that empties beyond that is given back at once.  So the idle memory
  * of a pool is bounded by cache_max objects (and a batch of fewer than
- * POOL_RETIRE_BATCH retired ones) per registered thread that used it, the free objects in slabs that still hold others, and
- * POOL_KEEP_EMPTY slabs.  qsbr_pool_trim gives back the kept ones.
+ * POOL_RETIRE_BATCH retired ones) per registered thread that used it,
+ * POOL_DEPOT_MAX * POOL_CACHE_BATCH objects in the depot, the free objects in slabs that still hold others, and
+ * POOL_KEEP_EMPTY slabs.  qsbr_pool_trim puts the depot's objects back in
+ * their slabs and gives back the empty ones.
  *
  * The core's hooks: qsbr_thread.pool_caches (registry.c clears it at
  * register), qsbr__pool_thread_exit (called last by qsbr__retire_exit, at
@@ -91,7 +96,8 @@
 #define POOL_CACHE_BYTES ((size_t)128 << 10) /* a thread's cache: so many bytes, */
 #define POOL_CACHE_MAX 1024u               /* but at most so many objects */
 #define POOL_CACHE_MIN 16u                 /* and at least so many */
-#define POOL_CACHE_BATCH 64u               /* moved between a cache and the slabs */
+#define POOL_CACHE_BATCH 64u               /* moved between a cache and the depot */
+#define POOL_DEPOT_MAX 32u                 /* chains of POOL_CACHE_BATCH in the depot */
 #define POOL_RETIRE_BATCH 8u              /* pool retires per core retire */
 
 enum obj_state { OBJ_FREE = 0x51f7ee, OBJ_ALLOCATED = 0x51a11c, OBJ_WAITING = 0x51a17 };
@@ -166,7 +172,9 @@ struct qsbr_pool {
 	struct slab *all;       /* every slab */
 	struct pool_cache *caches; /* under pools_lock and lock */
 	uint64_t n_slabs, n_empty;
-	uint64_t in_use;        /* out of the slabs: in caches, allocated, waiting */
+	uint64_t in_use;        /* out of the slabs: in caches or the depot, allocated, waiting */
+	struct obj_head *depot; /* chains of free objects, linked by link */
+	uint64_t depot_chains, depot_objects;
 	/* Under lock: retires and callbacks not counted in a live cache (no
 	 * cache, the helper's callbacks, caches of threads that left). */
 	uint64_t retired, reclaimed;
@@ -371,6 +379,76 @@ static void cache_spill(qsbr_pool *p, struct pool_cache *c, uint64_t n, struct s
 
 static struct pool_cache *cache_find(qsbr_thread *t, qsbr_pool *p, bool make);
 
+/* Cuts up to n objects off the cache: a chain linked by node.next. */
+static struct obj_head *cache_cut(struct pool_cache *c, uint32_t n, uint32_t *count)
+{
+	struct obj_head *first = c->free, *last = first;
+	uint32_t k = 1;
+
+	if (first == NULL) {
+		*count = 0;
+		return NULL;
+	}
+	while (k < n && last->node.next != NULL) {
+		last = (struct obj_head *)(void *)last->node.next;
+		k++;
+	}
+	c->free = (struct obj_head *)(void *)last->node.next;
+	if (c->free == NULL)
+		c->free_tail = NULL;
+	last->node.next = NULL;
+	store_relaxed(&c->n_free, load_relaxed(&c->n_free) - k);
+	*count = k;
+	return first;
+}
+
+/* A full cache gives a chain to the depot in one lock (or, with the depot
+ * full, to the slabs). */
+static void cache_spill_chain(qsbr_pool *p, struct pool_cache *c)
+{
+	struct slab *give = NULL;
+	uint32_t n;
+	struct obj_head *first = cache_cut(c, POOL_CACHE_BATCH, &n);
+
+	if (first == NULL)
+		return;
+	pthread_mutex_lock(&p->lock);
+	if (p->depot_chains < POOL_DEPOT_MAX) {
+		first->count = n;
+		first->link = p->depot;
+		p->depot = first;
+		p->depot_chains++;
+		p->depot_objects += n;
+	} else {
+		while (first != NULL) {
+			struct obj_head *next = (struct obj_head *)(void *)first->node.next;
+
+			put(p, first, &give);
+			first = next;
+		}
+	}
+	pthread_mutex_unlock(&p->lock);
+	slabs_release(p, give);
+}
+
+/* Under the lock: the depot's objects back to their slabs. */
+static void depot_drain(qsbr_pool *p, struct slab **give)
+{
+	while (p->depot != NULL) {
+		struct obj_head *h = p->depot;
+
+		p->depot = h->link;
+		while (h != NULL) {
+			struct obj_head *next = (struct obj_head *)(void *)h->node.next;
+
+			put(p, h, give);
+			h = next;
+		}
+	}
+	p->depot_chains = 0;
+	p->depot_objects = 0;
+}
+
 /* t's cache of p, made if need be; NULL without memory for one.  The
  * first of t's caches is the one it used last. */
 static inline struct pool_cache *cache_of(qsbr_thread *t, qsbr_pool *p, bool make)
@@ -473,13 +551,13 @@ void qsbr__pool_thread_exit(qsbr_thread *t)
 /* ---- Counts --------------------------------------------------------- */
 
 struct counts {
-	uint64_t in_caches, waiting;
+	uint64_t in_caches, waiting; /* in_caches: the depot's too */
 };
 
 /* Under the lock. */
 static struct counts counts_of(const qsbr_pool *p)
 {
-	struct counts k = { 0, 0 };
+	struct counts k = { p->depot_objects, 0 };
 	uint64_t retired = p->retired, reclaimed = p->reclaimed;
 
 	for (struct pool_cache *c = p->caches; c != NULL; c = c->p_next) {
@@ -514,6 +592,8 @@ static void pool_reclaim(qsbr_node *n)
 	/* The grace period is over: from here a reader is a buggy one. */
 	for (struct obj_head *x = h; x != NULL; x = x->link)
 		POISON(body_of(p, x), p->stride - p->head);
+	if (c != NULL && load_relaxed(&c->n_free) + h->count > p->cache_max)
+		cache_spill_chain(p, c);
 	while (h != NULL && c != NULL && load_relaxed(&c->n_free) < p->cache_max) {
 		struct obj_head *next = h->link;
 
@@ -688,6 +768,23 @@ static struct obj_head *__attribute__((noinline)) alloc_slow(qsbr_pool *p, struc
 	struct slab *s;
 
 	pthread_mutex_lock(&p->lock);
+	if (c != NULL && p->depot != NULL) {
+		/* A chain from the depot: one lock, no slab touched. */
+		h = p->depot;
+		p->depot = h->link;
+		p->depot_chains--;
+		p->depot_objects -= h->count;
+		pthread_mutex_unlock(&p->lock);
+		c->free = (struct obj_head *)(void *)h->node.next;
+		c->free_tail = NULL;
+#ifdef POOL_ASAN
+		for (struct obj_head *x = c->free; x != NULL;
+		     x = (struct obj_head *)(void *)x->node.next)
+			c->free_tail = x;
+#endif
+		store_relaxed(&c->n_free, load_relaxed(&c->n_free) + h->count - 1);
+		return h;
+	}
 	s = p->partial;
 	if (s == NULL && p->empty != NULL) {
 		s = p->empty;
@@ -759,14 +856,14 @@ void qsbr_pool_free(qsbr_thread *t, qsbr_pool *p, void *obj)
 	}
 	POISON(obj, p->stride - p->head);
 	c = cache_of(t, p, true);
-	if (c != NULL && load_relaxed(&c->n_free) < p->cache_max) {
+	if (c != NULL) {
+		if (load_relaxed(&c->n_free) >= p->cache_max)
+			cache_spill_chain(p, c);
 		cache_push(c, h);
 		return;
 	}
 	pthread_mutex_lock(&p->lock);
 	put(p, h, &give);
-	if (c != NULL)
-		cache_spill(p, c, POOL_CACHE_BATCH, &give);
 	pthread_mutex_unlock(&p->lock);
 	slabs_release(p, give);
 }
@@ -836,15 +933,17 @@ size_t qsbr_pool_trim(qsbr_pool *p)
 		return 0;
 	}
 	pthread_mutex_lock(&p->lock);
+	depot_drain(p, &give); /* may empty slabs, and give some back */
 	while ((s = p->empty) != NULL) {
 		list_remove(&p->empty, s);
 		slab_drop(p, s);
 		s->next = give;
 		give = s;
-		bytes += p->slab_bytes;
 	}
 	p->n_empty = 0;
 	pthread_mutex_unlock(&p->lock);
+	for (s = give; s != NULL; s = s->next)
+		bytes += p->slab_bytes;
 	slabs_release(p, give);
 	return bytes;
 }
@@ -860,7 +959,7 @@ int qsbr_pool_stats_get(qsbr_pool *p, qsbr_pool_stats *out)
 	k = counts_of(p);
 	out->allocated = allocated_of(p, k);
 	out->waiting = k.waiting;
-	out->thread_cached = k.in_caches;
+	out->thread_cached = k.in_caches - p->depot_objects;
 	out->cached = p->n_slabs * p->per_slab - p->in_use + k.in_caches;
 	out->slabs = p->n_slabs;
 	out->bytes_held = p->n_slabs * p->slab_bytes;
