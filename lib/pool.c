@@ -590,8 +590,10 @@ static void pool_reclaim(qsbr_node *n)
 	uint64_t cached = 0, left = 0;
 
 	/* The grace period is over: from here a reader is a buggy one. */
+#ifdef POOL_ASAN
 	for (struct obj_head *x = h; x != NULL; x = x->link)
 		POISON(body_of(p, x), p->stride - p->head);
+#endif
 	if (c != NULL && load_relaxed(&c->n_free) + h->count > p->cache_max)
 		cache_spill_chain(p, c);
 	while (h != NULL && c != NULL && load_relaxed(&c->n_free) < p->cache_max) {
