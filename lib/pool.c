@@ -770,6 +770,7 @@ static struct obj_head *__attribute__((noinline)) alloc_slow(qsbr_pool *p, struc
 	struct slab *s;
 
 	pthread_mutex_lock(&p->lock);
+	QSBR_ASSERT(c == NULL || c->free == NULL, "qsbr_pool_alloc: refill of a cache that is not empty");
 	if (c != NULL && p->depot != NULL) {
 		/* A chain from the depot: one lock, no slab touched. */
 		h = p->depot;
@@ -822,11 +823,13 @@ void *qsbr_pool_alloc(qsbr_thread *t, qsbr_pool *p)
 	}
 	CHECK_OWNER(t, "qsbr_pool_alloc");
 	c = cache_of(t, p, true);
+	if (c != NULL && c->free == NULL)
+		/* What it retired starts its wait.  The core may run callbacks
+		 * here, which may fill the cache: look again after it. */
+		hand_open(t, p, c);
 	if (c != NULL && c->free != NULL) {
 		h = cache_pop(c);
 	} else {
-		if (c != NULL)
-			hand_open(t, p, c); /* what it retired starts its wait */
 		h = alloc_slow(p, c);
 		if (h == NULL) {
 			errno = ENOMEM;
