@@ -47,6 +47,7 @@ bool qsbr__ring_pop(struct ring *r, struct batch *out)
  * reclaim runs nothing, its blocking calls are refused. */
 struct running {
 	qsbr_domain *d;
+	qsbr_thread *t;         /* the running thread's handle in d, or NULL */
 	const struct running *outer;
 };
 static _Thread_local const struct running *in_callback;
@@ -63,6 +64,14 @@ bool qsbr__in_callback_of(const qsbr_domain *d)
 		if (r->d == d)
 			return true;
 	return false;
+}
+
+/* The handle (in the callback's domain) of the thread running the innermost
+ * callback, or NULL (the helper thread, qsbr_domain_delete): pool.c's
+ * callback puts objects in that thread's cache. */
+qsbr_thread *qsbr__callback_thread(void)
+{
+	return in_callback != NULL ? in_callback->t : NULL;
 }
 
 /* The callback of qsbr_retire's nodes: a marker that qsbr__run_batch
@@ -96,7 +105,7 @@ bool qsbr__run_batch(qsbr_domain *d, qsbr_thread *t, const struct batch *b)
 {
 	uint64_t gen = qsbr__fork_generation();
 	qsbr_node *n = b->first;
-	struct running self = { d, in_callback };
+	struct running self = { d, t, in_callback };
 
 	in_callback = &self;
 	for (size_t i = 0; i < b->count; i++) {

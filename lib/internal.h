@@ -16,12 +16,19 @@
  *   policy.c    stall reports and the memory cap.
  *   wait.c      blocking waits: spin, then futex.
  *   domain.c    domain life cycle, options, allocator, misuse checks, fork.
+ *   pool.c      object pools (qsbr/pool.h): slabs from the domain's
+ *               allocator, objects reused after a grace period.
  *
  * Calls go one way: domain -> registry -> retire -> handoff -> batch ->
  * grace -> policy -> stats, wait.  Two calls go back up, each named where it
  * is made: grace.c's quiescent slow path asks retire.c to do what the thread
  * was asked to do (qsbr__owner_duties: a flush, the cap's wait), and wait.c
  * puts a sleeping waiter offline and back (qsbr_detach, qsbr_attach).
+ * pool.c sits above them all, beside lib/ds: it calls the public retire
+ * and barrier calls, the domain's allocator, qsbr__in_callback and
+ * qsbr__callback_thread; the core calls into it through its retire callback
+ * and one hook, qsbr__pool_thread_exit, made last by qsbr__retire_exit (a
+ * leaving thread's pool caches go back).
  *
  * Invariant: a callback runs only after every thread that was online when its
  * object was unlinked has published a sequence at or past the object's goal,
@@ -119,6 +126,7 @@ struct qsbr_thread {
 	uint64_t flush_done;    /* the last flush request this thread answered */
 	struct qsbr_thread *next_free; /* registry free list, under reg_lock */
 	struct qsbr_thread *tls_next;  /* the owner's other handles (registry.c) */
+	struct pool_cache *pool_caches; /* this thread's pool caches (pool.c) */
 	uint64_t id;            /* qsbr_thread_id, set under reg_lock */
 	char name[32];          /* qsbr_thread_set_name, under reg_lock */
 
@@ -301,6 +309,7 @@ bool qsbr__ring_pop(struct ring *r, struct batch *out);
 bool qsbr__run_batch(qsbr_domain *d, qsbr_thread *t, const struct batch *b);
 bool qsbr__in_callback(void);
 bool qsbr__in_callback_of(const qsbr_domain *d);
+qsbr_thread *qsbr__callback_thread(void);
 void qsbr__box_free(qsbr_domain *d, qsbr_thread *t, struct box *b);
 void qsbr__box_marker(qsbr_node *n);
 
@@ -311,6 +320,9 @@ void qsbr__advance_past(qsbr_domain *d, qsbr_seq goal);
 qsbr_seq qsbr__make_goal(qsbr_thread *t, uint32_t count, size_t bytes);
 bool qsbr__poll(qsbr_domain *d, qsbr_seq goal);
 void qsbr__detach(qsbr_thread *t);
+
+/* pool.c: a leaving thread's pool caches go back to their pools. */
+void qsbr__pool_thread_exit(qsbr_thread *t);
 
 /* policy.c */
 void qsbr__stall_check(qsbr_domain *d, const qsbr_thread *who, qsbr_seq seq);

@@ -211,6 +211,7 @@ qsbr_thread *qsbr_register(qsbr_domain *d)
 	t->since_bytes = 0;
 	t->boxes = NULL;
 	t->n_boxes = 0;
+	t->pool_caches = NULL;
 	t->next_free = NULL;
 	/* A flush requested before we registered is not ours to answer. */
 	t->flush_done = load_relaxed(&d->flush_gen);

@@ -221,14 +221,17 @@ static void __attribute__((noinline)) retire_slow(qsbr_thread *t)
 
 	qsbr__lists_pin(t);
 	close_open(t);
-	if (load_relaxed(&t->seq) != 0)
-		qsbr__cap_check(t);
 	if (!qsbr__helper_runs(d))
 		qsbr__helper_poke(d); /* after a failed start: try again (rate-limited) */
-	if (d->opts.background != QSBR_BACKGROUND_ALL) {
-		run_reached(t);
-		if (!qsbr__helper_runs(d))
-			qsbr__queue_drain(d, t, DRAIN_REACHED);
+	/* Offline, a retire runs no callback: it may be made under the
+	 * caller's locks (pool.c's thread exit is). */
+	if (load_relaxed(&t->seq) != 0) {
+		qsbr__cap_check(t);
+		if (d->opts.background != QSBR_BACKGROUND_ALL) {
+			run_reached(t);
+			if (!qsbr__helper_runs(d))
+				qsbr__queue_drain(d, t, DRAIN_REACHED);
+		}
 	}
 	qsbr__lists_unpin(t);
 }
@@ -488,6 +491,13 @@ void qsbr__retire_exit(qsbr_thread *t)
 		qsbr__free(&t->d->opts, x);
 	}
 	t->n_boxes = 0;
+	/* Last: the callbacks above may have filled them.  Its pools' last
+	 * retires go to the open batch of this offline thread (no callback
+	 * runs): hand them over too. */
+	qsbr__pool_thread_exit(t);
+	qsbr__lists_pin(t);
+	qsbr__flush(t);
+	qsbr__lists_unpin(t);
 }
 
 void qsbr_detach(qsbr_thread *t)

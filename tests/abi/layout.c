@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include <qsbr.h>
+#include <qsbr/pool.h>
 
 static int failed;
 
@@ -82,6 +83,18 @@ int main(void)
 	OFF(qsbr_stall_info, periods, 24);
 	OFF(qsbr_stall_info, pending, 32);
 	OFF(qsbr_stall_info, pending_bytes, 40);
+
+	SIZE(qsbr_pool_stats, 96);
+	OFF(qsbr_pool_stats, allocated, 0);
+	OFF(qsbr_pool_stats, cached, 8);
+	OFF(qsbr_pool_stats, waiting, 16);
+	OFF(qsbr_pool_stats, slabs, 24);
+	OFF(qsbr_pool_stats, bytes_held, 32);
+	OFF(qsbr_pool_stats, object_size, 40);
+	OFF(qsbr_pool_stats, stride, 48);
+	OFF(qsbr_pool_stats, thread_cached, 56);
+	OFF(qsbr_pool_stats, cache_max, 64);
+	OFF(qsbr_pool_stats, reserved, 72);
 
 	SIZE(struct qsbr__thread_head, 16);
 	OFF(struct qsbr__thread_head, seq, 0);

@@ -1,0 +1,174 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pool-stack: the cost of a node's life in a Treiber stack, three ways
+ * (issue 13):
+ *
+ *   malloc-free-now   push a malloc'd node, pop one, free it at once (the
+ *                     reference: unsafe with concurrent poppers)
+ *   retire-free       push a malloc'd node, pop one, qsbr_retire_node it
+ *                     with a callback that frees it (today's way)
+ *   pool              push a qsbr_pool_alloc'd node, pop one,
+ *                     qsbr_pool_retire it
+ *
+ * 1 thread, and 2 for the last two (freeing at once is unsafe with two).
+ * Each thread reports a quiescent state after every push/pop pair.  The
+ * stack starts with 1000 nodes.  An operation is a push or a pop; the
+ * counter "ops" is operations per second.
+ */
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <qsbr.h>
+#include <qsbr/pool.h>
+
+#include "gbench.h"
+
+#define BATCH 1024
+#define PREFILL 1000
+
+struct snode {
+	qsbr_node qn;
+	struct snode *next;
+	uint64_t value;
+};
+
+struct stack {
+	alignas(64) _Atomic(struct snode *) top;
+};
+
+enum how { MALLOC_FREE_NOW, RETIRE_FREE, POOL };
+
+static qsbr_domain *dom;
+static qsbr_pool *pool;
+static struct stack stk;
+
+static void push(struct snode *n)
+{
+	struct snode *old = atomic_load_explicit(&stk.top, memory_order_relaxed);
+
+	do
+		n->next = old;
+	while (!atomic_compare_exchange_weak_explicit(&stk.top, &old, n, memory_order_release,
+						      memory_order_relaxed));
+}
+
+static struct snode *pop(void)
+{
+	struct snode *n = atomic_load_explicit(&stk.top, memory_order_acquire);
+
+	while (n != NULL && !atomic_compare_exchange_weak_explicit(&stk.top, &n, n->next,
+								   memory_order_acquire,
+								   memory_order_acquire))
+		;
+	return n;
+}
+
+static void node_free(qsbr_node *n)
+{
+	free(n);
+}
+
+static struct snode *node_new(qsbr_thread *t, enum how how)
+{
+	return how == POOL ? qsbr_pool_alloc(t, pool) : malloc(sizeof(struct snode));
+}
+
+static void setup(gb_state *st, void *arg)
+{
+	enum how how = (enum how)(intptr_t)arg;
+	qsbr_thread *t;
+
+	(void)st;
+	dom = qsbr_domain_new(NULL);
+	pool = qsbr_pool_new(dom, sizeof(struct snode), alignof(struct snode));
+	t = qsbr_register(dom);
+	for (int i = 0; i < PREFILL; i++)
+		push(node_new(t, how));
+	qsbr_unregister(t);
+}
+
+static void teardown(gb_state *st, void *arg)
+{
+	enum how how = (enum how)(intptr_t)arg;
+	qsbr_thread *t = qsbr_register(dom);
+	struct snode *n;
+
+	(void)st;
+	while ((n = pop()) != NULL) {
+		if (how == POOL)
+			qsbr_pool_free(t, pool, n);
+		else
+			free(n);
+	}
+	qsbr_unregister(t);
+	if (qsbr_pool_delete(pool) != 0)
+		fprintf(stderr, "pool-stack: pool not empty\n");
+	qsbr_domain_delete(dom);
+}
+
+static void body(gb_state *st, void *arg)
+{
+	enum how how = (enum how)(intptr_t)arg;
+	qsbr_thread *t = qsbr_register(dom);
+	uint64_t pairs = 0;
+
+	while (gb_keep_running_batch(st, BATCH)) {
+		for (int i = 0; i < BATCH; i++) {
+			struct snode *n = node_new(t, how);
+
+			if (n == NULL) {
+				gb_skip(st, "out of memory");
+				break;
+			}
+			n->value = pairs + (uint64_t)i;
+			push(n);
+			n = pop();
+			switch (how) {
+			case MALLOC_FREE_NOW:
+				free(n);
+				break;
+			case RETIRE_FREE:
+				qsbr_retire_node(t, &n->qn, node_free);
+				break;
+			case POOL:
+				qsbr_pool_retire(t, pool, n);
+				break;
+			}
+			qsbr_quiescent(t);
+		}
+		pairs += BATCH;
+	}
+	gb_counter(st, "ops", (double)(2 * pairs), GB_RATE);
+	qsbr_unregister(t);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct {
+		const char *name;
+		enum how how;
+	} runs[] = {
+		{ "pool-stack/malloc-free-now", MALLOC_FREE_NOW },
+		{ "pool-stack/retire-free", RETIRE_FREE },
+		{ "pool-stack/pool", POOL },
+	};
+
+	for (size_t i = 0; i < sizeof(runs) / sizeof(runs[0]); i++) {
+		gb_bench *b = gb_register(runs[i].name, body, (void *)(intptr_t)runs[i].how);
+
+		gb_setup(b, setup);
+		gb_teardown(b, teardown);
+		gb_threads(b, 1);
+		/* Freeing at once is unsafe with a second popper. */
+		if (runs[i].how != MALLOC_FREE_NOW)
+			gb_threads(b, 2);
+		gb_min_time(b, 0.5);
+		gb_repetitions(b, 5);
+		gb_aggregates_only(b);
+	}
+	return gb_run(argc, argv);
+}
