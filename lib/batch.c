@@ -50,7 +50,7 @@ struct running {
 	qsbr_thread *t;         /* the running thread's handle in d, or NULL */
 	const struct running *outer;
 };
-static _Thread_local const struct running *in_callback;
+static QSBR_TLS const struct running *in_callback;
 
 bool qsbr__in_callback(void)
 {

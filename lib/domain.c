@@ -75,12 +75,8 @@ void qsbr__domain_free(qsbr_domain *d, void *p)
 static pthread_mutex_t domains_lock = PTHREAD_MUTEX_INITIALIZER;
 static qsbr_domain *domains;
 static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
-static au64 fork_generation; /* fork() children this process descends through */
-
-uint64_t qsbr__fork_generation(void)
-{
-	return load_relaxed(&fork_generation);
-}
+/* fork() children this process descends through (read inline, internal.h). */
+au64 qsbr__fork_gen;
 
 static void fork_prepare(void)
 {
@@ -104,7 +100,7 @@ static void fork_child(void)
 {
 	/* One thread: relaxed is enough.  A callback that forked sees the
 	 * change when it returns (qsbr__run_batch). */
-	store_relaxed(&fork_generation, load_relaxed(&fork_generation) + 1);
+	store_relaxed(&qsbr__fork_gen, load_relaxed(&qsbr__fork_gen) + 1);
 	for (qsbr_domain *d = domains; d != NULL; d = d->all_next) {
 		qsbr__registry_fork_child(d);
 		qsbr__queue_fork_child(d);

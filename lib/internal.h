@@ -60,6 +60,14 @@
 #define BATCH_SIZE_MAX 4096u
 #define FLUSH_MS_DEFAULT 10u
 
+/* Thread-local state of the library: initial-exec, so that reading it is one
+ * load (no __tls_get_addr call in a shared library). */
+#if defined(__GNUC__)
+#define QSBR_TLS _Thread_local __attribute__((tls_model("initial-exec")))
+#else
+#define QSBR_TLS _Thread_local
+#endif
+
 #ifndef QSBR_SEQ_START
 #define QSBR_SEQ_START 1
 #endif
@@ -265,7 +273,13 @@ void qsbr__free(const qsbr_options *o, void *p);
 void *qsbr__domain_alloc(qsbr_domain *d, size_t size, size_t align);
 void qsbr__domain_free(qsbr_domain *d, void *p);
 bool qsbr__owned(const qsbr_thread *t);
-uint64_t qsbr__fork_generation(void);
+extern au64 qsbr__fork_gen;
+/* Relaxed: the child's handler bumps it in the child's only thread; a
+ * callback that forked reads its own write. */
+static inline uint64_t qsbr__fork_generation(void)
+{
+	return load_relaxed(&qsbr__fork_gen);
+}
 int qsbr__cond_init(pthread_cond_t *cv);
 
 /* registry.c */

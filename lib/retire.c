@@ -164,7 +164,7 @@ bool qsbr__steal(qsbr_thread *t)
 
 /* Set while this thread waits for the cap: the wait reports quiescent
  * states, which must not start another. */
-static _Thread_local bool in_cap_wait;
+static QSBR_TLS bool in_cap_wait;
 
 /* After a flush: the request seen before it is answered.  Not from inside
  * a callback: the thread may be running one of its own batches, which it
@@ -221,7 +221,7 @@ static void __attribute__((noinline)) retire_slow(qsbr_thread *t)
 
 	qsbr__lists_pin(t);
 	close_open(t);
-	if (!qsbr__helper_runs(d))
+	if (d->opts.background != QSBR_BACKGROUND_OFF && !qsbr__helper_runs(d))
 		qsbr__helper_poke(d); /* after a failed start: try again (rate-limited) */
 	/* Offline, a retire runs no callback: it may be made under the
 	 * caller's locks (pool.c's thread exit is). */

@@ -38,7 +38,7 @@
 
 #include "internal.h"
 
-#define SPIN_ROUNDS 64u   /* checks before the first sleep */
+#define SPIN_ROUNDS 16u   /* checks before the first sleep */
 #define SLEEP_NS 1000000L /* the longest sleep: a backstop, never the rule */
 
 void qsbr__wake_waiters(qsbr_domain *d)
