@@ -166,6 +166,7 @@ int main(int argc, char **argv)
 		/* Freeing at once is unsafe with a second popper. */
 		if (runs[i].how != MALLOC_FREE_NOW)
 			gb_threads(b, 2);
+		gb_real_time(b); /* rates per wall-clock second, all threads together */
 		gb_min_time(b, 0.5);
 		gb_repetitions(b, 5);
 		gb_aggregates_only(b);
