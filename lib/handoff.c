@@ -187,6 +187,7 @@ static bool look_for_idle_holders(qsbr_domain *d, bool may_steal)
 
 	REGISTRY_EACH(d, t) {
 		uint64_t progress;
+		bool idle;
 
 		if (load_relaxed(&t->state) != SLOT_USED)
 			continue;
@@ -194,18 +195,19 @@ static bool look_for_idle_holders(qsbr_domain *d, bool may_steal)
 		if (load_relaxed(&t->n_retired) == progress)
 			continue;
 		held = true;
-		if (may_steal && progress == load_relaxed(&t->helper_mark) &&
-		    load_relaxed(&t->seq) == 0 && qsbr__steal(t)) {
-			store_relaxed(&t->helper_mark, UINT64_MAX);
+		idle = progress == load_relaxed(&t->helper_mark);
+		store_relaxed(&t->helper_mark, progress);
+		if (!idle)
+			continue;
+		if (load_relaxed(&t->seq) == 0) {
+			if (may_steal && qsbr__steal(t))
+				store_relaxed(&t->helper_mark, UINT64_MAX);
 			continue;
 		}
-		if (progress == load_relaxed(&t->helper_mark) && load_relaxed(&t->seq) != 0) {
-			if (gen == 0)
-				gen = fetch_add_relaxed(&d->flush_gen, 1) + 1;
-			if (qsbr_seq_lt(load_relaxed(&t->flush_req), gen))
-				store_relaxed(&t->flush_req, gen);
-		}
-		store_relaxed(&t->helper_mark, progress);
+		if (gen == 0)
+			gen = fetch_add_relaxed(&d->flush_gen, 1) + 1;
+		if (qsbr_seq_lt(load_relaxed(&t->flush_req), gen))
+			store_relaxed(&t->flush_req, gen);
 	}
 	if (gen != 0) {
 		qsbr__advance(d); /* R3: releases the requests to their owners */

@@ -259,13 +259,6 @@ static inline qsbr_seq seq_max(qsbr_seq a, qsbr_seq b)
 	return qsbr_seq_lt(a, b) ? b : a;
 }
 
-/* Objects a thread holds in its open batch and ring, and in a batch it is
- * running: exact for its owner, a relaxed estimate for anyone else. */
-static inline uint64_t thread_held(const qsbr_thread *t)
-{
-	return load_relaxed(&t->n_retired) - load_relaxed(&t->n_freed) - load_relaxed(&t->n_handed);
-}
-
 /* domain.c */
 _Noreturn void qsbr__fail(const char *fmt, ...);
 void *qsbr__alloc(const qsbr_options *o, size_t size, size_t align);

@@ -762,6 +762,27 @@ static bool bad_object(const qsbr_pool *p, struct obj_head *h, const char *call)
 	return bad;
 }
 
+/* The checks qsbr_pool_free and qsbr_pool_retire share: obj's head, or
+ * NULL with errno EINVAL (bad arguments, or not an allocated object of p). */
+static struct obj_head *object_to_give_back(qsbr_thread *t, qsbr_pool *p, void *obj,
+					    const char *call)
+{
+	struct obj_head *h;
+
+	if (t == NULL || p == NULL || obj == NULL || t->d != p->d) {
+		errno = EINVAL;
+		return NULL;
+	}
+	CHECK_OWNER(t, call);
+	h = head_of(p, obj);
+	UNPOISON(h, sizeof(*h));
+	if (bad_object(p, h, call)) {
+		errno = EINVAL;
+		return NULL;
+	}
+	return h;
+}
+
 /* Out of line: the cache is empty (or there is none).  Fills it from the
  * slabs, a new one if need be, and returns one object. */
 static struct obj_head *__attribute__((noinline)) alloc_slow(qsbr_pool *p, struct pool_cache *c)
@@ -848,17 +869,9 @@ void qsbr_pool_free(qsbr_thread *t, qsbr_pool *p, void *obj)
 	struct obj_head *h;
 	struct slab *give = NULL;
 
-	if (t == NULL || p == NULL || obj == NULL || t->d != p->d) {
-		errno = EINVAL;
+	h = object_to_give_back(t, p, obj, "qsbr_pool_free");
+	if (h == NULL)
 		return;
-	}
-	CHECK_OWNER(t, "qsbr_pool_free");
-	h = head_of(p, obj);
-	UNPOISON(h, sizeof(*h));
-	if (bad_object(p, h, "qsbr_pool_free")) {
-		errno = EINVAL;
-		return;
-	}
 	POISON(obj, p->stride - p->head);
 	c = cache_of(t, p, true);
 	if (c != NULL) {
@@ -878,17 +891,9 @@ void qsbr_pool_retire(qsbr_thread *t, qsbr_pool *p, void *obj)
 	struct pool_cache *c;
 	struct obj_head *h;
 
-	if (t == NULL || p == NULL || obj == NULL || t->d != p->d) {
-		errno = EINVAL;
+	h = object_to_give_back(t, p, obj, "qsbr_pool_retire");
+	if (h == NULL)
 		return;
-	}
-	CHECK_OWNER(t, "qsbr_pool_retire");
-	h = head_of(p, obj);
-	UNPOISON(h, sizeof(*h));
-	if (bad_object(p, h, "qsbr_pool_retire")) {
-		errno = EINVAL;
-		return;
-	}
 	h->state = OBJ_WAITING;
 	h->link = NULL;
 	/* Not poisoned yet: readers online at this call may still read it.

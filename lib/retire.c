@@ -43,15 +43,21 @@ static void hand_over(qsbr_thread *t, const struct batch *b)
 	store_release(&t->n_handed, load_relaxed(&t->n_handed) + b->count);
 }
 
+/* How a closed batch gets its goal: the owner's way (R3 or R4's deferred
+ * goal, qsbr__make_goal), or a stealer's (an advance: R4's fence would have
+ * to be on the unlinking thread; see qsbr__steal). */
+enum goal_how { GOAL_OWNER, GOAL_STOLEN };
+
 /* Closes the open batch: it gets its goal, and goes to the ring (or, with
  * QSBR_BACKGROUND_ALL, to the shared queue). */
-static void close_open(qsbr_thread *t)
+static void close_open_as(qsbr_thread *t, enum goal_how how)
 {
 	struct batch b = t->open;
 
 	if (b.count == 0)
 		return;
-	b.goal = qsbr__make_goal(t, (uint32_t)b.count, b.bytes);
+	b.goal = how == GOAL_OWNER ? qsbr__make_goal(t, (uint32_t)b.count, b.bytes)
+				   : qsbr__advance(t->d);
 	t->open = (struct batch){ 0 };
 	qsbr__account(t->d, (int64_t)b.count, (int64_t)b.bytes);
 	if (t->d->opts.background == QSBR_BACKGROUND_ALL) {
@@ -59,6 +65,22 @@ static void close_open(qsbr_thread *t)
 	} else {
 		qsbr__ring_push(&t->ring, &b);
 	}
+}
+
+static void close_open(qsbr_thread *t)
+{
+	close_open_as(t, GOAL_OWNER);
+}
+
+/* Closes the open batch and hands everything to the shared queue, oldest
+ * first (the open batch, newest goal, last). */
+static void flush_as(qsbr_thread *t, enum goal_how how)
+{
+	struct batch b;
+
+	close_open_as(t, how);
+	while (qsbr__ring_pop(&t->ring, &b))
+		hand_over(t, &b);
 }
 
 /* Runs this thread's batches whose goal is reached, oldest first. */
@@ -93,11 +115,7 @@ static size_t run_reached(qsbr_thread *t)
 /* Hands everything the thread holds to the shared queue.  Owner, pinned. */
 void qsbr__flush(qsbr_thread *t)
 {
-	struct batch b;
-
-	close_open(t);
-	while (qsbr__ring_pop(&t->ring, &b))
-		hand_over(t, &b);
+	flush_as(t, GOAL_OWNER);
 }
 
 void qsbr__lists_pin(qsbr_thread *t)
@@ -141,22 +159,11 @@ void qsbr__lists_unpin(qsbr_thread *t)
 bool qsbr__steal(qsbr_thread *t)
 {
 	uint32_t expected = LISTS_FREE;
-	struct batch b;
 
 	/* Acquire pairs with qsbr__lists_unpin's release. */
 	if (!cas_strong_acquire(&t->lists, &expected, LISTS_TAKEN))
 		return false;
-	/* The ring first: its goals are older than the one the open batch gets
-	 * now, and the queue runs in order. */
-	while (qsbr__ring_pop(&t->ring, &b))
-		hand_over(t, &b);
-	b = t->open;
-	if (b.count != 0) {
-		t->open = (struct batch){ 0 };
-		b.goal = qsbr__advance(t->d); /* R3 */
-		qsbr__account(t->d, (int64_t)b.count, (int64_t)b.bytes);
-		hand_over(t, &b);
-	}
+	flush_as(t, GOAL_STOLEN); /* R3 for the open batch */
 	/* Release pairs with qsbr__lists_pin's acquire. */
 	store_release(&t->lists, LISTS_FREE);
 	return true;

@@ -83,6 +83,7 @@
 #include <unistd.h>
 
 #include "qsbr.h"
+#include "mix64.h"
 
 #define NSLOTS 4
 #define MAX_IDS (UINT32_C(1) << 22)
@@ -255,15 +256,6 @@ static void actor_done(struct actor *a)
 		atomic_fetch_add_explicit(&passes[i], a->pass[i], memory_order_relaxed);
 	memset(a->pass, 0, sizeof(a->pass));
 	doing(a, "finished");
-}
-
-static uint64_t mix64(uint64_t x)
-{
-	x ^= x >> 30;
-	x *= UINT64_C(0xbf58476d1ce4e5b9);
-	x ^= x >> 27;
-	x *= UINT64_C(0x94d049bb133111eb);
-	return x ^ (x >> 31);
 }
 
 static unsigned rng_below(struct actor *a, unsigned n)
@@ -527,11 +519,11 @@ static bool check_held(struct actor *a, const struct version *v, unsigned s, con
 	return true;
 }
 
-static void *reader_main(void *arg)
+/* A long-lived actor's registration (NULL, reported, when it fails: the
+ * actor is then done) and its unregistration. */
+static qsbr_thread *long_lived_register(struct actor *a)
 {
-	struct actor *a = arg;
 	qsbr_thread *t;
-	uint64_t sections = 0;
 
 	atomic_fetch_add(&long_lived_registered, 1);
 	t = qsbr_register(dom);
@@ -539,8 +531,27 @@ static void *reader_main(void *arg)
 		fail(CK_API, "%s: qsbr_register failed, errno %d", a->name, errno);
 		atomic_fetch_sub(&long_lived_registered, 1);
 		actor_done(a);
-		return NULL;
 	}
+	return t;
+}
+
+static void long_lived_leave(struct actor *a, qsbr_thread *t)
+{
+	doing(a, "qsbr_unregister");
+	qsbr_unregister(t);
+	atomic_fetch_sub(&long_lived_registered, 1);
+	actor_done(a);
+}
+
+static void *reader_main(void *arg)
+{
+	struct actor *a = arg;
+	qsbr_thread *t;
+	uint64_t sections = 0;
+
+	t = long_lived_register(a);
+	if (t == NULL)
+		return NULL;
 	wait_start();
 	doing(a, "reading");
 	while (!(++sections % 256 == 0 && stopping())) {
@@ -591,10 +602,7 @@ static void *reader_main(void *arg)
 			a->cycles++;
 		}
 	}
-	doing(a, "qsbr_unregister");
-	qsbr_unregister(t);
-	atomic_fetch_sub(&long_lived_registered, 1);
-	actor_done(a);
+	long_lived_leave(a, t);
 	return NULL;
 }
 
@@ -607,14 +615,9 @@ static void *updater_a_main(void *arg)
 	uint64_t mine = 0;
 	qsbr_thread *t;
 
-	atomic_fetch_add(&long_lived_registered, 1);
-	t = qsbr_register(dom);
-	if (t == NULL) {
-		fail(CK_API, "%s: qsbr_register failed, errno %d", a->name, errno);
-		atomic_fetch_sub(&long_lived_registered, 1);
-		actor_done(a);
+	t = long_lived_register(a);
+	if (t == NULL)
 		return NULL;
-	}
 	wait_start();
 	while (!stopping()) {
 		unsigned burst = 1 + rng_below(a, BURST_MAX);
@@ -642,10 +645,7 @@ static void *updater_a_main(void *arg)
 		if (atomic_load_explicit(&exhausted, memory_order_relaxed))
 			sleep_us(1000);
 	}
-	doing(a, "qsbr_unregister");
-	qsbr_unregister(t);
-	atomic_fetch_sub(&long_lived_registered, 1);
-	actor_done(a);
+	long_lived_leave(a, t);
 	return NULL;
 }
 
@@ -695,14 +695,9 @@ static void *updater_c_main(void *arg)
 	uint64_t mine = 0;
 	qsbr_thread *t;
 
-	atomic_fetch_add(&long_lived_registered, 1);
-	t = qsbr_register(dom);
-	if (t == NULL) {
-		fail(CK_API, "%s: qsbr_register failed, errno %d", a->name, errno);
-		atomic_fetch_sub(&long_lived_registered, 1);
-		actor_done(a);
+	t = long_lived_register(a);
+	if (t == NULL)
 		return NULL;
-	}
 	qsbr_detach(t);
 	wait_start();
 	doing(a, "replacing and retiring, offline");
@@ -726,12 +721,10 @@ static void *updater_c_main(void *arg)
 		if (mine % 64 == 0)
 			sched_yield();
 	}
-	/* Offline retire hands over at once: all of it is freed shortly. */
+	/* Offline retires are taken by the helper once the thread stays away
+	 * for flush_ms: all of it is freed within the bound. */
 	wait_freed(a, a->kind, mine, NULL, "its last offline retire");
-	doing(a, "qsbr_unregister");
-	qsbr_unregister(t);
-	atomic_fetch_sub(&long_lived_registered, 1);
-	actor_done(a);
+	long_lived_leave(a, t);
 	return NULL;
 }
 

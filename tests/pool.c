@@ -141,30 +141,24 @@ static void test_null_and_foreign(void **state)
 	assert_int_equal(errno, EINVAL);
 	o = qsbr_pool_alloc(t, p);
 	assert_non_null(o);
-	errno = 0;
-	qsbr_pool_retire(NULL, p, o);
-	assert_int_equal(errno, EINVAL);
-	errno = 0;
-	qsbr_pool_retire(t, NULL, o);
-	assert_int_equal(errno, EINVAL);
-	errno = 0;
-	qsbr_pool_retire(t, p, NULL);
-	assert_int_equal(errno, EINVAL);
-	errno = 0;
-	qsbr_pool_retire(t2, p, o);
-	assert_int_equal(errno, EINVAL);
-	errno = 0;
-	qsbr_pool_free(NULL, p, o);
-	assert_int_equal(errno, EINVAL);
-	errno = 0;
-	qsbr_pool_free(t, NULL, o);
-	assert_int_equal(errno, EINVAL);
-	errno = 0;
-	qsbr_pool_free(t, p, NULL);
-	assert_int_equal(errno, EINVAL);
-	errno = 0;
-	qsbr_pool_free(t2, p, o);
-	assert_int_equal(errno, EINVAL);
+	/* Retire and free refuse the same bad arguments the same way. */
+	for (int k = 0; k < 2; k++) {
+		void (*give_back)(qsbr_thread *, qsbr_pool *, void *) =
+			k == 0 ? qsbr_pool_retire : qsbr_pool_free;
+
+		errno = 0;
+		give_back(NULL, p, o);
+		assert_int_equal(errno, EINVAL);
+		errno = 0;
+		give_back(t, NULL, o);
+		assert_int_equal(errno, EINVAL);
+		errno = 0;
+		give_back(t, p, NULL);
+		assert_int_equal(errno, EINVAL);
+		errno = 0;
+		give_back(t2, p, o);
+		assert_int_equal(errno, EINVAL);
+	}
 	assert_int_equal(pool_stats(p).allocated, 1); /* still the caller's */
 	errno = 0;
 	assert_int_equal(qsbr_pool_trim(NULL), 0);

@@ -36,6 +36,7 @@
 #include <time.h>
 
 #include "qsbr.h"
+#include "mix64.h"
 
 #define NSLOTS 64
 #define PAYLOAD 4
@@ -134,15 +135,6 @@ static uint64_t relaxed_get(_Atomic uint64_t *p)
 static void relaxed_add(_Atomic uint64_t *p, uint64_t v)
 {
 	atomic_fetch_add_explicit(p, v, memory_order_relaxed);
-}
-
-static uint64_t mix64(uint64_t x)
-{
-	x ^= x >> 30;
-	x *= UINT64_C(0xbf58476d1ce4e5b9);
-	x ^= x >> 27;
-	x *= UINT64_C(0x94d049bb133111eb);
-	return x ^ (x >> 31);
 }
 
 /* xorshift64*; the state is never 0. */
