@@ -129,3 +129,18 @@ bool qsbr__run_batch(qsbr_domain *d, qsbr_thread *t, const struct batch *b)
 	qsbr__account(d, -(int64_t)b->count, -(int64_t)b->bytes);
 	return true;
 }
+
+/* Runs fn(d, off, flags, arg), a shared kind's callback (shared.c), as a
+ * callback of d by t.  False if it forked and this is the child, as for
+ * qsbr__run_batch: the caller touches nothing of the region's journal. */
+bool qsbr__run_shared(qsbr_domain *d, qsbr_thread *t, qsbr_shared_fn *fn, void *arg, uint64_t off,
+		      unsigned flags)
+{
+	uint64_t gen = qsbr__fork_generation();
+	struct running self = { d, t, in_callback };
+
+	in_callback = &self;
+	fn(d, off, flags, arg);
+	in_callback = self.outer;
+	return qsbr__fork_generation() == gen;
+}

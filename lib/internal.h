@@ -18,6 +18,8 @@
  *   domain.c    domain life cycle, options, allocator, misuse checks, fork.
  *   pool.c      object pools (qsbr/pool.h): slabs from the domain's
  *               allocator, objects reused after a grace period.
+ *   shared.c    process-shared domains (qsbr/shared.h): the region's
+ *               layout, its slots, retires by offset, death and recovery.
  *
  * Calls go one way: domain -> registry -> retire -> handoff -> batch ->
  * grace -> policy -> stats, wait.  Two calls go back up, each named where it
@@ -51,6 +53,7 @@
 #include <stdint.h>
 
 #include "qsbr.h"
+#include "qsbr/shared.h"
 #include "atomics.h"
 
 #define CACHELINE 64
@@ -111,6 +114,8 @@ struct qsbr_thread {
 	au64 seq;               /* 0 = offline */
 	const au64 *wr_seq;
 	qsbr_domain *d;
+	au64 *pub;              /* the seq scanners read: &seq, or in a shared
+				 * domain the region slot's, which seq mirrors */
 	au64 *mask_word;        /* this slot's word in its block's online mask */
 	uint64_t mask_bit;
 	au64 *group_online;     /* its group's count of online slots */
@@ -135,6 +140,10 @@ struct qsbr_thread {
 	struct qsbr_thread *next_free; /* registry free list, under reg_lock */
 	struct qsbr_thread *tls_next;  /* the owner's other handles (registry.c) */
 	struct pool_cache *pool_caches; /* this thread's pool caches (pool.c) */
+	struct shm_slot *shm_slot; /* its region slot in a shared domain, or NULL */
+	uint64_t shm_open_first;   /* its region retires without a goal yet */
+	uint32_t shm_open_n;
+	uint32_t shm_since_poll;
 	uint64_t id;            /* qsbr_thread_id, set under reg_lock */
 	char name[32];          /* qsbr_thread_set_name, under reg_lock */
 
@@ -166,6 +175,16 @@ struct slot_block {
 	au64 *group_online;     /* ceil(n / 512) counts, in this allocation */
 	au64 *mask;             /* ceil(n / 64) words, in this allocation */
 	struct qsbr_thread *slots; /* n slots, in this allocation */
+};
+
+/* Where a scan finds slots and their online masks: a block of the
+ * registry, or a shared region's slot table (shared.c). */
+struct slot_table {
+	const au64 *group_online;
+	const au64 *mask;
+	uint64_t used;          /* slots 0 .. used - 1 may be online */
+	const char *seq0;       /* slot 0's seq */
+	size_t stride;          /* bytes from one slot's seq to the next */
 };
 
 /* What the shared queue's drainer runs; barrier waiters compare done with
@@ -235,6 +254,9 @@ struct qsbr_domain {
 	alignas(CACHELINE) struct queue q;
 
 	/* Read-only after creation. */
+	au64 *wr;                      /* &wr_seq, or the region's (shared.c) */
+	au64 *rd;                      /* &rd_seq, or the region's */
+	struct shm *shm;               /* a shared domain's view, or NULL */
 	qsbr_options opts;             /* deferred_bytes 0 is stored as SIZE_MAX */
 	uint32_t flush_ms;
 	qsbr_seq initial_seq;          /* for the advances statistic */
@@ -266,6 +288,9 @@ void qsbr__free(const qsbr_options *o, void *p);
 void *qsbr__domain_alloc(qsbr_domain *d, size_t size, size_t align);
 void qsbr__domain_free(qsbr_domain *d, void *p);
 bool qsbr__owned(const qsbr_thread *t);
+qsbr_domain *qsbr__domain_make(const qsbr_options *opts);
+void qsbr__domain_unmake(qsbr_domain *d);
+qsbr_domain *qsbr__domain_listed(qsbr_domain *d);
 extern au64 qsbr__fork_gen;
 /* Relaxed: the child's handler bumps it in the child's only thread; a
  * callback that forked reads its own write. */
@@ -314,6 +339,8 @@ void qsbr__batch_append(struct batch *dst, const struct batch *src);
 void qsbr__ring_push(struct ring *r, const struct batch *b);
 bool qsbr__ring_pop(struct ring *r, struct batch *out);
 bool qsbr__run_batch(qsbr_domain *d, qsbr_thread *t, const struct batch *b);
+bool qsbr__run_shared(qsbr_domain *d, qsbr_thread *t, qsbr_shared_fn *fn, void *arg, uint64_t off,
+		      unsigned flags);
 bool qsbr__in_callback(void);
 bool qsbr__in_callback_of(const qsbr_domain *d);
 qsbr_thread *qsbr__callback_thread(void);
@@ -330,6 +357,16 @@ void qsbr__detach(qsbr_thread *t);
 
 /* pool.c: a leaving thread's pool caches go back to their pools. */
 void qsbr__pool_thread_exit(qsbr_thread *t);
+
+/* shared.c: the region behind a shared domain (d->shm != NULL). */
+bool qsbr__shm_claim(qsbr_thread *t);
+void qsbr__shm_leave(qsbr_thread *t);
+struct slot_table qsbr__shm_table(qsbr_domain *d);
+bool qsbr__shm_holder(qsbr_domain *d, const au64 *seq);
+size_t qsbr__shm_reclaim(qsbr_thread *t);
+bool qsbr__shm_barrier(qsbr_thread *t);
+void qsbr__shm_close(qsbr_domain *d);
+void qsbr__shm_fork_child(qsbr_thread *t);
 
 /* policy.c */
 void qsbr__stall_check(qsbr_domain *d, const qsbr_thread *who, qsbr_seq seq);

@@ -46,7 +46,7 @@ void qsbr__stall_check(qsbr_domain *d, const qsbr_thread *who, qsbr_seq seq)
 	pthread_mutex_unlock(&d->reg_lock);
 	info.name = name;
 	info.stalled_ms = now - since;
-	info.periods = (load_relaxed(&d->wr_seq) - seq) / 2;
+	info.periods = (load_relaxed(d->wr) - seq) / 2;
 	info.pending = st.pending;
 	info.pending_bytes = st.pending_bytes;
 	d->opts.on_stall(&info, d->opts.stall_arg);

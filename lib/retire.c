@@ -340,6 +340,8 @@ size_t qsbr_reclaim(qsbr_thread *t)
 	qsbr__lists_unpin(t);
 	if (!qsbr__helper_runs(t->d))
 		ran += qsbr__queue_drain(t->d, t, DRAIN_REACHED);
+	if (t->d->shm != NULL)
+		ran += qsbr__shm_reclaim(t); /* its region retires, orphans */
 	return ran;
 }
 
@@ -400,6 +402,8 @@ void qsbr_barrier(qsbr_thread *t)
 	if (REFUSE_IN_CALLBACK("qsbr_barrier")) /* it would wait on itself */
 		return;
 	qsbr__barrier_wait(t, 0);
+	if (t->d->shm != NULL)
+		qsbr__shm_barrier(t); /* its region retires */
 }
 
 /* Done when every other thread is offline holding nothing (we steal what an
