@@ -216,11 +216,8 @@ static qsbr_seq scan(qsbr_domain *d, const au64 **who_out)
  * domain perhaps a dead participant, recovered now (true: scan again). */
 static bool held_back(qsbr_domain *d, const au64 *seq, qsbr_seq s)
 {
-	if (d->shm != NULL)
-		return qsbr__shm_holder(d, seq);
-	/* A local slot's seq is its first word (registry.c). */
-	qsbr__stall_check(d, (const qsbr_thread *)(const void *)seq, s);
-	return false;
+	qsbr__stall_check(d, seq, s);
+	return d->shm != NULL && qsbr__shm_holder(d, seq);
 }
 
 bool qsbr__poll(qsbr_domain *d, qsbr_seq goal)

@@ -363,13 +363,14 @@ bool qsbr__shm_claim(qsbr_thread *t);
 void qsbr__shm_leave(qsbr_thread *t);
 struct slot_table qsbr__shm_table(qsbr_domain *d);
 bool qsbr__shm_holder(qsbr_domain *d, const au64 *seq);
-size_t qsbr__shm_reclaim(qsbr_thread *t);
+uint64_t qsbr__shm_describe(qsbr_domain *d, const au64 *seq, char *name, size_t size);
+size_t qsbr__shm_reclaim(qsbr_thread *t, size_t orphans);
 bool qsbr__shm_barrier(qsbr_thread *t);
 void qsbr__shm_close(qsbr_domain *d);
 void qsbr__shm_fork_child(qsbr_thread *t);
 
 /* policy.c */
-void qsbr__stall_check(qsbr_domain *d, const qsbr_thread *who, qsbr_seq seq);
+void qsbr__stall_check(qsbr_domain *d, const au64 *who, qsbr_seq seq);
 void qsbr__cap_check(qsbr_thread *t);
 uint64_t qsbr__cap_deadline(const qsbr_domain *d);
 

@@ -105,6 +105,7 @@ struct shm_journal {
 	uint64_t prev_tail;     /* the orphan list's tail to link it after */
 	uint64_t resume;        /* an object whose callback its runner began */
 	uint64_t orphans, retired, reclaimed, deaths; /* totals after */
+	uint64_t owner;         /* the slot's owner: phase 5 frees it once */
 };
 
 struct shm_header {
@@ -129,6 +130,7 @@ struct shm_header {
 	struct shm_journal j;
 	uint64_t orphan_head, orphan_tail;
 	uint64_t retired, reclaimed, deaths; /* of slots that left or died */
+	uint64_t repairs;       /* EOWNERDEAD hand-overs */
 	au64 n_orphans;         /* written under lock; read as a hint */
 
 	/* Hints any process writes. */
@@ -287,6 +289,7 @@ static void region_lock(qsbr_domain *d, struct shm *m)
 		if (m->h->j.slot != 0)
 			journal_run(d, m);
 		orphans_repair(m);
+		m->h->repairs++;
 		pthread_mutex_consistent(&m->h->lock);
 	}
 }
@@ -332,6 +335,7 @@ static void journal_plan(qsbr_domain *d, struct shm *m, uint32_t i, bool dead)
 	j->retired = h->retired + load_relaxed(&s->n_retired);
 	j->reclaimed = h->reclaimed + load_relaxed(&s->n_reclaimed);
 	j->deaths = h->deaths + (dead ? 1 : 0);
+	j->owner = load_relaxed(&s->owner);
 	fence_death();
 	j->slot = (uint64_t)i + 1;
 	fence_death();
@@ -391,7 +395,10 @@ static void journal_run(qsbr_domain *d, struct shm *m)
 			h->reclaimed = j->reclaimed;
 			h->deaths = j->deaths;
 			break;
-		case 5: /* the slot, free */
+		case 5: /* the slot, free; once: its last store frees it, and
+			 * a new owner may have claimed it since */
+			if (load_relaxed(&s->owner) != j->owner)
+				break;
 			store_relaxed(&s->head, 0);
 			store_relaxed(&s->tail, 0);
 			store_relaxed(&s->running, 0);
@@ -480,6 +487,18 @@ bool qsbr__shm_holder(qsbr_domain *d, const au64 *seq)
 	if (id == 0 || id == self_identity() || !is_dead(id))
 		return false;
 	return depart(d, m, slot_index(m, s), id, true);
+}
+
+/* Stall reports (policy.c): the slot at seq as a thread id, (pid << 32) |
+ * slot index, and a name saying so. */
+uint64_t qsbr__shm_describe(qsbr_domain *d, const au64 *seq, char *name, size_t size)
+{
+	struct shm *m = d->shm;
+	const struct shm_slot *s = (const struct shm_slot *)(const void *)seq;
+	pid_t pid = identity_pid(load_relaxed(&s->owner));
+
+	snprintf(name, size, "pid %ld slot %u", (long)pid, slot_index(m, s));
+	return (uint64_t)pid << 32 | slot_index(m, s);
 }
 
 /* ---- Slots ------------------------------------------------------------------- */
@@ -661,8 +680,9 @@ static size_t reclaim_orphans(qsbr_thread *t, size_t max)
 	return ran;
 }
 
-/* t's reached region retires, then some orphans.  Returns how many ran. */
-size_t qsbr__shm_reclaim(qsbr_thread *t)
+/* t's reached region retires, then at most `orphans` orphans.  Returns how
+ * many ran. */
+size_t qsbr__shm_reclaim(qsbr_thread *t, size_t orphans)
 {
 	qsbr_domain *d = t->d;
 	struct shm *m = d->shm;
@@ -682,7 +702,7 @@ size_t qsbr__shm_reclaim(qsbr_thread *t)
 			return ran;
 	}
 	sweep_due(d, m);
-	return ran + reclaim_orphans(t, SHARED_BATCH);
+	return ran + reclaim_orphans(t, orphans);
 }
 
 int qsbr_shared_retire(qsbr_thread *t, uint64_t off, uint32_t kind)
@@ -721,7 +741,7 @@ int qsbr_shared_retire(qsbr_thread *t, uint64_t off, uint32_t kind)
 	if (t->shm_open_n++ == 0)
 		t->shm_open_first = off;
 	if (t->shm_open_n >= SHARED_BATCH && !qsbr__in_callback())
-		qsbr__shm_reclaim(t);
+		qsbr__shm_reclaim(t, SHARED_BATCH);
 	return 0;
 }
 
@@ -733,7 +753,7 @@ static bool own_list_empty(void *arg)
 {
 	qsbr_thread *t = ((struct shm_barrier *)arg)->t;
 
-	qsbr__shm_reclaim(t);
+	qsbr__shm_reclaim(t, SHARED_BATCH);
 	return t->shm_slot == NULL || load_relaxed(&t->shm_slot->head) == 0;
 }
 
@@ -773,6 +793,7 @@ int qsbr_shared_info_get(qsbr_domain *d, qsbr_shared_info *out)
 	out->retired = m->h->retired;
 	out->reclaimed = m->h->reclaimed;
 	out->deaths = m->h->deaths;
+	out->repairs = m->h->repairs;
 	out->orphans = load_relaxed(&m->h->n_orphans);
 	for (uint32_t i = 0; i < m->h->max_slots; i++) {
 		struct shm_slot *s = &m->slots[i];

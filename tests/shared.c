@@ -68,20 +68,25 @@ static qsbr_options quiet_options(void)
 }
 
 /* A region with the work layout (shared_work.h), and its first view. */
-static qsbr_domain *region_new(void **mem_out)
+static qsbr_domain *region_of(void **mem_out, uint64_t nodes)
 {
 	qsbr_options o = quiet_options();
 	qsbr_domain *d;
 	void *mem;
 
-	region_size = work_region_size(NODES);
+	region_size = work_region_size(nodes);
 	mem = map_new(region_size, &region_fd);
 	d = qsbr_domain_create_shared(mem, region_size, 64, &o);
 	assert_non_null(d);
-	work_init(d, NODES);
+	work_init(d, nodes);
 	assert_int_equal(qsbr_shared_kind(d, WORK_KIND, work_kind, NULL), 0);
 	*mem_out = mem;
 	return d;
+}
+
+static qsbr_domain *region_new(void **mem_out)
+{
+	return region_of(mem_out, NODES);
 }
 
 static void region_end(qsbr_domain *d, void *mem)
@@ -604,6 +609,76 @@ static void test_stress_kills(void **state)
 	region_end(d, mem);
 }
 
+/* Processes killed while they leave (unregister hands a list of retires to
+ * the orphans under the region's lock): some die holding it, and the next
+ * holder finishes their work (repairs). */
+static void test_stress_leave_kills(void **state)
+{
+	uint64_t seed = (uint64_t)getpid() * 40503u, rounds = 0, end, used, n = 400000;
+	void *mem;
+	qsbr_domain *d;
+	qsbr_thread *t;
+	qsbr_shared_info i;
+	int status;
+
+	(void)state;
+	d = region_of(&mem, n);
+	end = now_ms() + (uint64_t)(stress_seconds > 1 ? stress_seconds / 2 : 1) * 1000;
+	while (now_ms() < end) {
+		pid_t pid = fork();
+
+		assert_true(pid >= 0);
+		if (pid == 0) {
+			struct work *w = work_of(d);
+
+			for (;;) {
+				qsbr_thread *c = qsbr_register(d);
+				uint64_t first = atomic_fetch_add(&w->next_node, 40);
+
+				if (c == NULL || first + 40 > w->n_nodes)
+					_exit(0); /* out of nodes */
+				for (uint64_t id = first; id < first + 40; id++) {
+					atomic_store(work_state(d, id), ST_POPPED);
+					if (qsbr_shared_retire(c, node_fresh(d, id), WORK_KIND) != 0)
+						_exit(4);
+					atomic_store(work_state(d, id), ST_RETIRED);
+				}
+				qsbr_unregister(c);
+			}
+		}
+		seed = seed * 6364136223846793005u + 1442695040888963407u;
+		usleep((unsigned)(seed >> 33) % 3000);
+		kill(pid, SIGKILL);
+		assert_int_equal(waitpid(pid, &status, 0), pid);
+		rounds++;
+		if (atomic_load(&work_of(d)->next_node) + 40 > n)
+			break;
+	}
+	t = qsbr_register(d);
+	qsbr_shared_recover(d);
+	for (int k = 0; k < 1000 && info_of(d).orphans != 0; k++) {
+		qsbr_synchronize(t);
+		qsbr_reclaim(t);
+	}
+	i = info_of(d);
+	used = atomic_load(&work_of(d)->next_node);
+	print_message("shared leave-kills: %" PRIu64 " processes killed, %" PRIu64 " deaths, %" PRIu64
+		      " repairs, %" PRIu64 " resumed, %" PRIu64 " retired\n",
+		      rounds, i.deaths, i.repairs, i.resumed, i.retired);
+	assert_int_equal(i.orphans, 0);
+	assert_int_equal(atomic_load(&work_of(d)->double_run), 0);
+	for (uint64_t id = 0; id < used && id < n; id++) {
+		uint8_t st = atomic_load(work_state(d, id));
+
+		if (st == ST_RETIRED)
+			assert_true(freed(d, id));
+		if (freed(d, id))
+			assert_true(st == ST_POPPED || st == ST_RETIRED);
+	}
+	qsbr_unregister(t);
+	region_end(d, mem);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest unit[] = {
@@ -620,6 +695,7 @@ int main(int argc, char **argv)
 	};
 	const struct CMUnitTest stress[] = {
 		cmocka_unit_test(test_stress_kills),
+		cmocka_unit_test(test_stress_leave_kills),
 	};
 
 	for (int k = 1; k < argc; k++) {

@@ -92,7 +92,8 @@ typedef struct qsbr_shared_info {
 	uint64_t resumed;      /* callbacks resumed after their runner died */
 	uint64_t lib_bytes;    /* qsbr_shared_size(max_threads) */
 	uint64_t size;         /* the region's size, as created */
-	uint64_t reserved[6];  /* zero: room for later counters */
+	uint64_t repairs;      /* lock holders that died, their work finished */
+	uint64_t reserved[5];  /* zero: room for later counters */
 } qsbr_shared_info;
 
 /* Bytes of a region's library part for max_threads threads (1 ..
