@@ -1,0 +1,118 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The layout two programs share in examples/shared_cache_writer.c and
+ * shared_cache_reader.c: a direct-mapped cache of string values in a named
+ * shared-memory region, read without locks by any process.
+ *
+ *   region: [libqsbr's part][struct cache]
+ *
+ * Everything inside is named by offsets from the region's start, since each
+ * process maps it at its own address.  A bucket holds the offset of its
+ * current entry (0: none).  The writer replaces an entry by publishing a
+ * fresh one and retiring the old one by offset; the old entry's callback
+ * (kind ENTRY_KIND, set by both programs) puts it back on the free list once
+ * no reader of any process can still hold it.
+ */
+#ifndef SHARED_CACHE_H
+#define SHARED_CACHE_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <qsbr.h>
+#include <qsbr/shared.h>
+
+#define MAX_THREADS 16
+#define BUCKETS 256
+#define ENTRIES 2048
+#define ENTRY_KIND 1
+
+struct entry {
+	qsbr_shared_node node;     /* first: the entry's offset is its node's */
+	uint64_t key;
+	uint64_t version;
+	char value[48];
+	_Atomic uint64_t next_free; /* the free list's link (an offset) */
+	_Atomic uint32_t freed;     /* put back once, even across a death */
+};
+
+struct cache {
+	_Atomic uint64_t bucket[BUCKETS];
+	_Atomic uint64_t free_top;  /* the free list (free_push below) */
+	_Atomic uint64_t writer_done;
+	struct entry entries[ENTRIES];
+};
+
+static inline size_t lib_part(void)
+{
+	return qsbr_shared_size(MAX_THREADS);
+}
+
+static inline size_t region_bytes(void)
+{
+	return lib_part() + sizeof(struct cache);
+}
+
+static inline struct cache *cache_of(qsbr_domain *d)
+{
+	return (struct cache *)(void *)((char *)qsbr_shared_base(d, NULL) + lib_part());
+}
+
+static inline struct entry *entry_at(qsbr_domain *d, uint64_t off)
+{
+	return (struct entry *)(void *)((char *)qsbr_shared_base(d, NULL) + off);
+}
+
+static inline uint64_t entry_off(qsbr_domain *d, const struct entry *e)
+{
+	return (uint64_t)((const char *)e - (const char *)qsbr_shared_base(d, NULL));
+}
+
+/* The free list is a Treiber stack whose top word holds the entry's offset
+ * (below 2^32: the region is small) and a count of pushes above it, so a
+ * pop's CAS fails if the top was popped and pushed again meanwhile (ABA). */
+static inline void free_push(qsbr_domain *d, struct entry *e)
+{
+	struct cache *c = cache_of(d);
+	uint64_t top = atomic_load_explicit(&c->free_top, memory_order_relaxed), next;
+
+	do {
+		atomic_store_explicit(&e->next_free, top & 0xffffffffu, memory_order_relaxed);
+		next = ((top >> 32) + 1) << 32 | entry_off(d, e);
+	} while (!atomic_compare_exchange_weak_explicit(&c->free_top, &top, next, memory_order_release,
+							memory_order_relaxed));
+}
+
+static inline struct entry *free_pop(qsbr_domain *d)
+{
+	struct cache *c = cache_of(d);
+	uint64_t top = atomic_load_explicit(&c->free_top, memory_order_acquire), next;
+
+	do {
+		if ((top & 0xffffffffu) == 0)
+			return NULL;
+		next = (top & ~UINT64_C(0xffffffff)) |
+		       atomic_load_explicit(&entry_at(d, top & 0xffffffffu)->next_free, memory_order_relaxed);
+	} while (!atomic_compare_exchange_weak_explicit(&c->free_top, &top, next, memory_order_acquire,
+							memory_order_acquire));
+	return entry_at(d, top & 0xffffffffu);
+}
+
+/* The callback of ENTRY_KIND, in whichever process reclaims the entry.  A
+ * run flagged QSBR_SHARED_RESUMED follows the death of a process inside
+ * this function: `freed` tells whether the push already began.  If it had,
+ * the entry is left out (a leak of one entry per such death) rather than
+ * pushed twice. */
+static void entry_reclaim(qsbr_domain *d, uint64_t off, unsigned flags, void *arg)
+{
+	struct entry *e = entry_at(d, off);
+	uint32_t was = 0;
+
+	(void)flags;
+	(void)arg;
+	if (atomic_compare_exchange_strong(&e->freed, &was, 1))
+		free_push(d, e);
+}
+
+#endif /* SHARED_CACHE_H */

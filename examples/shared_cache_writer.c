@@ -1,0 +1,108 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Two programs sharing a cache in a named shared-memory region: this one
+ * creates the region and keeps replacing entries; shared_cache_reader.c
+ * (a separate program, started here, which maps the region at an address
+ * of its own) reads them without locks.  Replaced entries are retired by
+ * offset and reused once no reader of either process can hold them.
+ *
+ *   shared_cache_writer READER-PATH [ROUNDS]
+ *
+ *   cc -std=c11 -pthread shared_cache_writer.c -o shared_cache_writer \
+ *      $(pkg-config --cflags --libs qsbr)   (-lrt on old C libraries)
+ */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <spawn.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "shared_cache.h"
+
+extern char **environ;
+
+int main(int argc, char **argv)
+{
+	char name[64];
+	size_t size = region_bytes();
+	long rounds = argc > 2 ? atol(argv[2]) : 200000;
+	qsbr_domain *d;
+	qsbr_thread *t;
+	struct cache *c;
+	void *mem;
+	int fd, status;
+	pid_t reader;
+
+	if (argc < 2) {
+		fprintf(stderr, "usage: shared_cache_writer READER-PATH [ROUNDS]\n");
+		return 2;
+	}
+	/* A named region: any program that knows the name can map it. */
+	snprintf(name, sizeof(name), "/qsbr-cache-%ld", (long)getpid());
+	fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL, 0600);
+	if (fd < 0 || ftruncate(fd, (off_t)size) != 0) {
+		perror("shm_open");
+		return 1;
+	}
+	mem = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	close(fd);
+	if (mem == MAP_FAILED) {
+		perror("mmap");
+		return 1;
+	}
+	d = qsbr_domain_create_shared(mem, size, MAX_THREADS, NULL);
+	if (d == NULL) {
+		perror("qsbr_domain_create_shared");
+		return 1;
+	}
+	qsbr_shared_kind(d, ENTRY_KIND, entry_reclaim, NULL);
+	c = cache_of(d);
+	for (int i = ENTRIES - 1; i >= 0; i--)
+		free_push(d, &c->entries[i]);
+
+	/* The region is ready: start the reader, a program of its own. */
+	if (posix_spawn(&reader, argv[1], NULL, NULL, (char *[]){ argv[1], name, NULL }, environ) != 0) {
+		perror("posix_spawn");
+		return 1;
+	}
+
+	t = qsbr_register(d);
+	for (long r = 0; r < rounds; r++) {
+		uint64_t key = (uint64_t)r * 2654435761u % 100000;
+		struct entry *e = free_pop(d);
+		uint64_t old;
+
+		if (e == NULL) { /* every entry waits for a grace period */
+			qsbr_quiescent(t);
+			qsbr_reclaim(t);
+			r--;
+			continue;
+		}
+		atomic_store_explicit(&e->freed, 0, memory_order_relaxed);
+		e->key = key;
+		e->version = (uint64_t)r;
+		snprintf(e->value, sizeof(e->value), "key %llu version %ld", (unsigned long long)key, r);
+		/* Publish (release: readers see the fields), retire the old one. */
+		old = atomic_exchange_explicit(&c->bucket[key % BUCKETS], entry_off(d, e),
+					       memory_order_acq_rel);
+		if (old != 0)
+			qsbr_shared_retire(t, old, ENTRY_KIND);
+		if (r % 64 == 0)
+			qsbr_quiescent(t);
+	}
+	atomic_store(&c->writer_done, 1);
+	qsbr_unregister(t); /* what is still waiting goes to the region's orphans */
+
+	if (waitpid(reader, &status, 0) != reader || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		fprintf(stderr, "shared_cache_writer: the reader failed\n");
+		return 1;
+	}
+	qsbr_domain_delete(d);
+	munmap(mem, size);
+	shm_unlink(name);
+	printf("shared_cache_writer: %ld replacements, the reader agreed\n", rounds);
+	return 0;
+}
