@@ -34,7 +34,9 @@ struct entry {
 	uint64_t version;
 	char value[48];
 	_Atomic uint64_t next_free; /* the free list's link (an offset) */
-	_Atomic uint32_t freed;     /* put back once, even across a death */
+	uint64_t life;              /* times the writer took it from the free list */
+	uint64_t retired_life;      /* the life being retired */
+	_Atomic uint64_t freed_life; /* the last life put back on the free list */
 };
 
 struct cache {
@@ -100,18 +102,20 @@ static inline struct entry *free_pop(qsbr_domain *d)
 }
 
 /* The callback of ENTRY_KIND, in whichever process reclaims the entry.  A
- * run flagged QSBR_SHARED_RESUMED follows the death of a process inside
- * this function: `freed` tells whether the push already began.  If it had,
- * the entry is left out (a leak of one entry per such death) rather than
- * pushed twice. */
+ * run flagged QSBR_SHARED_RESUMED follows the death of a process inside or
+ * just after this function: the entry may have been put back already, and
+ * even taken again by the writer.  freed_life says which life was put back:
+ * if it is the retired one, there is nothing to do.  The claim comes before
+ * the push, so a death between them leaks the entry (one per such death)
+ * instead of pushing it twice. */
 static void entry_reclaim(qsbr_domain *d, uint64_t off, unsigned flags, void *arg)
 {
 	struct entry *e = entry_at(d, off);
-	uint32_t was = 0;
+	uint64_t life = e->retired_life, was = atomic_load(&e->freed_life);
 
 	(void)flags;
 	(void)arg;
-	if (atomic_compare_exchange_strong(&e->freed, &was, 1))
+	if (was != life && atomic_compare_exchange_strong(&e->freed_life, &was, life))
 		free_push(d, e);
 }
 

@@ -81,15 +81,19 @@ int main(int argc, char **argv)
 			r--;
 			continue;
 		}
-		atomic_store_explicit(&e->freed, 0, memory_order_relaxed);
+		e->life++;
 		e->key = key;
 		e->version = (uint64_t)r;
 		snprintf(e->value, sizeof(e->value), "key %llu version %ld", (unsigned long long)key, r);
 		/* Publish (release: readers see the fields), retire the old one. */
 		old = atomic_exchange_explicit(&c->bucket[key % BUCKETS], entry_off(d, e),
 					       memory_order_acq_rel);
-		if (old != 0)
+		if (old != 0) {
+			struct entry *o = entry_at(d, old);
+
+			o->retired_life = o->life; /* ours now: nobody can publish it */
 			qsbr_shared_retire(t, old, ENTRY_KIND);
+		}
 		if (r % 64 == 0)
 			qsbr_quiescent(t);
 	}

@@ -45,11 +45,6 @@ bool qsbr__ring_pop(struct ring *r, struct batch *out)
 /* The callbacks this thread is running, innermost first (a callback may
  * delete another domain, whose queue then runs inside it): a callback's
  * reclaim runs nothing, its blocking calls are refused. */
-struct running {
-	qsbr_domain *d;
-	qsbr_thread *t;         /* the running thread's handle in d, or NULL */
-	const struct running *outer;
-};
 static QSBR_TLS const struct running *in_callback;
 
 bool qsbr__in_callback(void)
@@ -130,17 +125,15 @@ bool qsbr__run_batch(qsbr_domain *d, qsbr_thread *t, const struct batch *b)
 	return true;
 }
 
-/* Runs fn(d, off, flags, arg), a shared kind's callback (shared.c), as a
- * callback of d by t.  False if it forked and this is the child, as for
- * qsbr__run_batch: the caller touches nothing of the region's journal. */
-bool qsbr__run_shared(qsbr_domain *d, qsbr_thread *t, qsbr_shared_fn *fn, void *arg, uint64_t off,
-		      unsigned flags)
+/* A run of callbacks of d by t that is not a batch (shared.c's region
+ * objects): between enter and leave, this thread is in a callback of d. */
+void qsbr__callbacks_enter(struct running *self, qsbr_domain *d, qsbr_thread *t)
 {
-	uint64_t gen = qsbr__fork_generation();
-	struct running self = { d, t, in_callback };
+	*self = (struct running){ d, t, in_callback };
+	in_callback = self;
+}
 
-	in_callback = &self;
-	fn(d, off, flags, arg);
-	in_callback = self.outer;
-	return qsbr__fork_generation() == gen;
+void qsbr__callbacks_leave(struct running *self)
+{
+	in_callback = self->outer;
 }

@@ -62,6 +62,7 @@
 #define BOX_CACHE_MAX 256u     /* spare pointer-retire nodes kept per thread */
 #define BATCH_SIZE_MAX 4096u
 #define FLUSH_MS_DEFAULT 10u
+#define SHM_GOALS 16u          /* goals of a thread's region batches (shared.c) */
 
 /* Thread-local state of the library: initial-exec, so that reading it is one
  * load (no __tls_get_addr call in a shared library). */
@@ -141,9 +142,12 @@ struct qsbr_thread {
 	struct qsbr_thread *tls_next;  /* the owner's other handles (registry.c) */
 	struct pool_cache *pool_caches; /* this thread's pool caches (pool.c) */
 	struct shm_slot *shm_slot; /* its region slot in a shared domain, or NULL */
-	uint64_t shm_open_first;   /* its region retires without a goal yet */
-	uint32_t shm_open_n;
-	uint32_t shm_since_poll;
+	uint32_t shm_open_n;       /* its region retires without a goal yet */
+	uint32_t shm_head, shm_len; /* shm_goals: the goals of the closed ones */
+	struct shm_goal {
+		qsbr_seq goal;
+		uint64_t count;    /* the next count retires from the list's head */
+	} shm_goals[SHM_GOALS];
 	uint64_t id;            /* qsbr_thread_id, set under reg_lock */
 	char name[32];          /* qsbr_thread_set_name, under reg_lock */
 
@@ -339,8 +343,14 @@ void qsbr__batch_append(struct batch *dst, const struct batch *src);
 void qsbr__ring_push(struct ring *r, const struct batch *b);
 bool qsbr__ring_pop(struct ring *r, struct batch *out);
 bool qsbr__run_batch(qsbr_domain *d, qsbr_thread *t, const struct batch *b);
-bool qsbr__run_shared(qsbr_domain *d, qsbr_thread *t, qsbr_shared_fn *fn, void *arg, uint64_t off,
-		      unsigned flags);
+/* The callbacks a thread is running, innermost first (batch.c). */
+struct running {
+	qsbr_domain *d;
+	qsbr_thread *t;         /* the running thread's handle in d, or NULL */
+	const struct running *outer;
+};
+void qsbr__callbacks_enter(struct running *self, qsbr_domain *d, qsbr_thread *t);
+void qsbr__callbacks_leave(struct running *self);
 bool qsbr__in_callback(void);
 bool qsbr__in_callback_of(const qsbr_domain *d);
 qsbr_thread *qsbr__callback_thread(void);
@@ -364,7 +374,7 @@ void qsbr__shm_leave(qsbr_thread *t);
 struct slot_table qsbr__shm_table(qsbr_domain *d);
 bool qsbr__shm_holder(qsbr_domain *d, const au64 *seq);
 uint64_t qsbr__shm_describe(qsbr_domain *d, const au64 *seq, char *name, size_t size);
-size_t qsbr__shm_reclaim(qsbr_thread *t, size_t orphans);
+size_t qsbr__shm_reclaim(qsbr_thread *t, size_t orphans, bool advance);
 bool qsbr__shm_barrier(qsbr_thread *t);
 void qsbr__shm_close(qsbr_domain *d);
 void qsbr__shm_fork_child(qsbr_thread *t);

@@ -341,7 +341,7 @@ size_t qsbr_reclaim(qsbr_thread *t)
 	if (!qsbr__helper_runs(t->d))
 		ran += qsbr__queue_drain(t->d, t, DRAIN_REACHED);
 	if (t->d->shm != NULL)
-		ran += qsbr__shm_reclaim(t, SIZE_MAX); /* its region retires, orphans */
+		ran += qsbr__shm_reclaim(t, SIZE_MAX, true); /* its region retires, orphans */
 	return ran;
 }
 

@@ -41,13 +41,15 @@
  *    retired (its object is the caller's to lose, as if the process died
  *    just before the call); a stale tail is never read by recovery, which
  *    walks from head.
- *  - reclaim: running = X, then X.state = STARTED, then the unlink (head, or
- *    the orphan list's head), then the callback, then running = 0.  Dead
- *    before STARTED: X is still listed and nothing ran.  Dead after: the
- *    recovery unlinks X if it is still listed and puts it at the orphan
- *    list's front as RESUME: the next reclaimer runs its callback with
- *    QSBR_SHARED_RESUMED.  So a callback is called once without the flag and
- *    once more, flagged, only when its runner died after starting it.
+ *  - reclaim: running_gen = X's retire generation, running = X, then the
+ *    unlink (head, or the orphan list's head), then the callback, then
+ *    running = 0.  Dead before the unlink: X is still listed, nothing ran.
+ *    Dead after: X is in no list; unless it was retired again since (its
+ *    generation moved: its callback had returned), the recovery puts it at
+ *    the orphan list's front as RESUME, and the next reclaimer runs its
+ *    callback with QSBR_SHARED_RESUMED.  So a callback is called once
+ *    without the flag and once more, flagged, only when its runner died
+ *    after the unlink and before running = 0.
  *  - recovery, orphan list: under the region's robust mutex.  A recovery
  *    first writes its whole plan in the journal (the chain to adopt, its
  *    new goal, the totals after), then sets journal.slot, then runs the
@@ -81,7 +83,10 @@
 #define START_BITS 40u
 #define SHARED_BATCH 64u       /* region retires per goal */
 
-enum node_state { NODE_WAITING = 0, NODE_STARTED = 1, NODE_RESUME = 2 };
+/* A node's state: its retire generation (bumped at every retire of it)
+ * above two bits of phase. */
+enum { NODE_WAITING = 0, NODE_RESUME = 1, NODE_PHASE = 3 };
+#define NODE_GEN(state) ((state) >> 2)
 
 struct shm_slot {
 	/* Line 0, read by scans of every process. */
@@ -91,8 +96,9 @@ struct shm_slot {
 	/* Line 1, the owner's; a recoverer reads it after the owner died. */
 	au64 head, tail;        /* retired region objects, oldest first */
 	au64 running;           /* the object whose callback runs, or 0 */
+	au64 running_gen;       /* its retire generation */
 	au64 n_retired, n_reclaimed;
-	uint64_t pad1[3];
+	uint64_t pad1[2];
 };
 _Static_assert(sizeof(struct shm_slot) == SLOT_BYTES, "a slot is two cache lines");
 
@@ -310,15 +316,12 @@ static void journal_plan(qsbr_domain *d, struct shm *m, uint32_t i, bool dead)
 	uint64_t last = 0, count = 0, resume = 0, orphans = load_relaxed(&h->n_orphans);
 	uint64_t prev_tail = h->orphan_tail, limit = h->size / sizeof(qsbr_shared_node);
 
-	if (x != 0 && node_at(m, x)->state == NODE_STARTED) {
+	/* Started: unlinked (a runner unlinks before the callback), and not
+	 * retired again since (which would make it listed again, or at least
+	 * bump its generation: then its callback had returned). */
+	if (x != 0 && x != head && x != h->orphan_head &&
+	    NODE_GEN(node_at(m, x)->state) == load_relaxed(&s->running_gen)) {
 		resume = x;
-		if (head == x)
-			head = node_at(m, x)->next;
-		if (h->orphan_head == x) {
-			orphans--;
-			if (prev_tail == x)
-				prev_tail = 0;
-		}
 		orphans++;
 	}
 	for (uint64_t o = head; o != 0 && count <= limit; o = node_at(m, o)->next, count++)
@@ -352,12 +355,7 @@ static void journal_run(qsbr_domain *d, struct shm *m)
 	(void)d;
 	for (; j->phase < 6; fence_death(), j->phase++, fence_death()) {
 		switch (j->phase) {
-		case 0: /* a started object still at the orphan list's front */
-			if (j->resume != 0 && h->orphan_head == j->resume) {
-				h->orphan_head = node_at(m, j->resume)->next;
-				if (h->orphan_head == 0)
-					h->orphan_tail = 0;
-			}
+		case 0: /* (a step of layout version 1 that is no longer needed) */
 			break;
 		case 1: /* the chain's goals */
 			for (uint64_t o = j->head; o != 0; o = node_at(m, o)->next) {
@@ -380,7 +378,7 @@ static void journal_run(qsbr_domain *d, struct shm *m)
 			if (j->resume != 0 && h->orphan_head != j->resume) {
 				qsbr_shared_node *x = node_at(m, j->resume);
 
-				x->state = NODE_RESUME;
+				x->state = (x->state & ~(uint32_t)NODE_PHASE) | NODE_RESUME;
 				x->goal = load_relaxed(&h->rd_seq); /* reached */
 				x->next = h->orphan_head;
 				fence_death();
@@ -526,7 +524,7 @@ static bool claim_once(struct shm *m, qsbr_thread *t, uint64_t me)
 			t->mask_bit = UINT64_C(1) << (i % 64);
 			t->group_online = &m->groups[i / GROUP_SLOTS];
 			t->shm_open_n = 0;
-			t->shm_since_poll = 0;
+			t->shm_len = 0;
 			return true;
 		}
 	}
@@ -566,6 +564,7 @@ void qsbr__shm_leave(qsbr_thread *t)
 	t->mask_word = &m->dummy_mask;
 	t->group_online = &m->dummy_group;
 	t->shm_open_n = 0;
+	t->shm_len = 0;
 }
 
 /* In the child of fork(): t's region slot is its parent's.  t keeps its
@@ -580,6 +579,7 @@ void qsbr__shm_fork_child(qsbr_thread *t)
 	t->mask_word = &m->dummy_mask;
 	t->group_online = &m->dummy_group;
 	t->shm_open_n = 0;
+	t->shm_len = 0;
 	/* Online: an even seq, never equal to wr_seq, sends the inline fast
 	 * path to the slow path, which joins the region. */
 	if (load_relaxed(&t->seq) != 0) {
@@ -591,36 +591,47 @@ void qsbr__shm_fork_child(qsbr_thread *t)
 
 /* ---- Retire and reclaim -------------------------------------------------------- */
 
-/* The open retires get one goal. */
+/* The open retires get one goal, kept in this process: only the owner
+ * reclaims its list, and a recovery gives the nodes a goal of its own (so
+ * the region's nodes carry a goal only on the orphan list).  A full ring
+ * merges into its newest entry (a later goal is always safe). */
 static void close_open(qsbr_thread *t)
 {
-	struct shm *m = t->d->shm;
 	qsbr_seq goal;
-	uint64_t o = t->shm_open_first;
 
 	if (t->shm_open_n == 0)
 		return;
 	goal = qsbr__make_goal(t, t->shm_open_n, 0);
-	for (uint32_t k = 0; k < t->shm_open_n; k++, o = node_at(m, o)->next)
-		node_at(m, o)->goal = goal;
+	if (t->shm_len == SHM_GOALS) {
+		struct shm_goal *g = &t->shm_goals[(t->shm_head + t->shm_len - 1) % SHM_GOALS];
+
+		g->goal = goal;
+		g->count += t->shm_open_n;
+	} else {
+		t->shm_goals[(t->shm_head + t->shm_len) % SHM_GOALS] =
+			(struct shm_goal){ goal, t->shm_open_n };
+		t->shm_len++;
+	}
 	t->shm_open_n = 0;
 }
 
-/* Runs X's callback; X is at the head of t's list, or (orphan) of the orphan
- * list, whose lock the caller holds.  False if a callback forked (child). */
-static bool run_one(qsbr_thread *t, uint64_t x, bool orphan)
+/* Runs X's callback, inside the caller's callbacks_enter; X is at the head
+ * of t's list, or (orphan) of the orphan list, whose lock the caller holds
+ * and we release.  False if the callback forked (this is the child: touch
+ * nothing of the region's journal). */
+static bool run_one(qsbr_thread *t, uint64_t x, bool orphan, uint64_t fork_gen)
 {
-	qsbr_domain *d = t->d;
-	struct shm *m = d->shm;
+	struct shm *m = t->d->shm;
 	struct shm_slot *s = t->shm_slot;
 	qsbr_shared_node *n = node_at(m, x);
-	unsigned flags = n->state == NODE_RESUME ? QSBR_SHARED_RESUMED : 0;
+	unsigned flags = (n->state & NODE_PHASE) == NODE_RESUME ? QSBR_SHARED_RESUMED : 0;
 	uint32_t kind = n->kind;
 	uint64_t next = n->next;
 
-	store_relaxed(&s->running, x);
+	/* The journal, then the unlink: a node listed has not started. */
+	store_relaxed(&s->running_gen, NODE_GEN(n->state));
 	fence_death();
-	n->state = NODE_STARTED;
+	store_relaxed(&s->running, x);
 	fence_death();
 	if (orphan) {
 		m->h->orphan_head = next;
@@ -635,7 +646,8 @@ static bool run_one(qsbr_thread *t, uint64_t x, bool orphan)
 	}
 	fence_death();
 	/* Acquire pairs with the release store in qsbr_shared_kind. */
-	if (!qsbr__run_shared(d, t, load_acquire(&m->kinds[kind].fn), m->kinds[kind].arg, x, flags))
+	load_acquire(&m->kinds[kind].fn)(t->d, x, flags, m->kinds[kind].arg);
+	if (qsbr__fork_generation() != fork_gen)
 		return false;
 	fence_death();
 	store_relaxed(&s->running, 0);
@@ -651,8 +663,11 @@ static size_t reclaim_orphans(qsbr_thread *t, size_t max)
 	qsbr_domain *d = t->d;
 	struct shm *m = d->shm;
 	struct shm_header *h = m->h;
+	uint64_t gen = qsbr__fork_generation();
+	struct running frame;
 	size_t ran = 0;
 
+	qsbr__callbacks_enter(&frame, d, t);
 	while (ran < max && load_relaxed(&h->n_orphans) != 0) {
 		uint64_t x, goal;
 		bool ready;
@@ -663,7 +678,7 @@ static size_t reclaim_orphans(qsbr_thread *t, size_t max)
 			region_unlock(m); /* empty, or a kind for another process */
 			break;
 		}
-		ready = node_at(m, x)->state == NODE_RESUME;
+		ready = (node_at(m, x)->state & NODE_PHASE) == NODE_RESUME;
 		goal = node_at(m, x)->goal;
 		region_unlock(m);
 		if (!ready && !qsbr__poll(d, goal))
@@ -673,34 +688,51 @@ static size_t reclaim_orphans(qsbr_thread *t, size_t max)
 			region_unlock(m);
 			continue;
 		}
-		if (!run_one(t, x, true)) /* unlocks */
-			return ran;
+		if (!run_one(t, x, true, gen)) { /* unlocks */
+			qsbr__callbacks_leave(&frame);
+			return ran; /* a callback forked: this is the child */
+		}
 		ran++;
 	}
+	qsbr__callbacks_leave(&frame);
 	return ran;
 }
 
-/* t's reached region retires, then at most `orphans` orphans.  Returns how
- * many ran. */
-size_t qsbr__shm_reclaim(qsbr_thread *t, size_t orphans)
+/* t's reached region retires, then at most `orphans` orphans; advance: an
+ * explicit reclaim, which advances past t's goals (a retire's reclaim
+ * leaves that to the deferral limits).  Returns how many ran. */
+size_t qsbr__shm_reclaim(qsbr_thread *t, size_t orphans, bool advance)
 {
 	qsbr_domain *d = t->d;
 	struct shm *m = d->shm;
 	struct shm_slot *s = t->shm_slot;
+	uint64_t gen = qsbr__fork_generation();
+	struct running frame;
 	size_t ran = 0;
 
 	if (s == NULL)
 		return 0;
 	close_open(t);
-	qsbr__advance_past(d, t->newest_goal);
-	for (uint64_t x; (x = load_relaxed(&s->head)) != 0; ran++) {
-		qsbr_seq goal = node_at(m, x)->goal;
+	if (advance)
+		qsbr__advance_past(d, t->newest_goal);
+	qsbr__callbacks_enter(&frame, d, t);
+	while (t->shm_len != 0 && qsbr__poll(d, t->shm_goals[t->shm_head].goal)) {
+		struct shm_goal *g = &t->shm_goals[t->shm_head];
 
-		if (goal == 0 || !qsbr__poll(d, goal))
-			break;
-		if (!run_one(t, x, false))
-			return ran;
+		/* A callback may retire (to the list's tail, open): the count
+		 * is taken one at a time. */
+		while (g->count != 0) {
+			g->count--;
+			ran++;
+			if (!run_one(t, load_relaxed(&s->head), false, gen)) {
+				qsbr__callbacks_leave(&frame);
+				return ran; /* a callback forked: this is the child */
+			}
+		}
+		t->shm_head = (t->shm_head + 1) % SHM_GOALS;
+		t->shm_len--;
 	}
+	qsbr__callbacks_leave(&frame);
 	sweep_due(d, m);
 	return ran + reclaim_orphans(t, orphans);
 }
@@ -727,7 +759,7 @@ int qsbr_shared_retire(qsbr_thread *t, uint64_t off, uint32_t kind)
 	n->next = 0;
 	n->goal = 0;
 	n->kind = kind;
-	n->state = NODE_WAITING;
+	n->state = (NODE_GEN(n->state) + 1) << 2 | NODE_WAITING;
 	fence_death();
 	/* The link is the retire (top comment). */
 	tail = load_relaxed(&s->tail);
@@ -738,10 +770,8 @@ int qsbr_shared_retire(qsbr_thread *t, uint64_t off, uint32_t kind)
 	fence_death();
 	store_relaxed(&s->tail, off);
 	add_relaxed_owner(&s->n_retired, 1);
-	if (t->shm_open_n++ == 0)
-		t->shm_open_first = off;
-	if (t->shm_open_n >= SHARED_BATCH && !qsbr__in_callback())
-		qsbr__shm_reclaim(t, SHARED_BATCH);
+	if (++t->shm_open_n >= SHARED_BATCH && !qsbr__in_callback())
+		qsbr__shm_reclaim(t, SHARED_BATCH, false);
 	return 0;
 }
 
@@ -753,7 +783,7 @@ static bool own_list_empty(void *arg)
 {
 	qsbr_thread *t = ((struct shm_barrier *)arg)->t;
 
-	qsbr__shm_reclaim(t, SHARED_BATCH);
+	qsbr__shm_reclaim(t, SHARED_BATCH, true);
 	return t->shm_slot == NULL || load_relaxed(&t->shm_slot->head) == 0;
 }
 

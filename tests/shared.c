@@ -352,7 +352,8 @@ static pid_t child_retires(qsbr_domain *d, uint64_t from, uint64_t to, bool recl
 		for (uint64_t id = from; id < to; id++)
 			if (qsbr_shared_retire(t, node_fresh(d, id), WORK_KIND) != 0)
 				_exit(4);
-		if (reclaim) {
+		if (reclaim) { /* one reclaim advances past the goals, the next runs them */
+			qsbr_reclaim(t);
 			qsbr_quiescent(t);
 			qsbr_reclaim(t);
 		}
@@ -449,6 +450,54 @@ static void test_death_in_callback(void **state)
 	assert_int_equal(info_of(d).resumed, 1);
 	assert_int_equal(info_of(d).orphans, 0);
 	qsbr_unregister(t);
+	region_end(d, mem);
+}
+
+static char stall_name[64];
+static uint64_t stall_id;
+
+static void on_stall(const qsbr_stall_info *info, void *arg)
+{
+	(void)arg;
+	stall_id = info->thread_id;
+	snprintf(stall_name, sizeof(stall_name), "%s", info->name);
+}
+
+/* A live participant that holds grace periods back is reported, by pid and
+ * slot, and not taken for dead. */
+static void test_stall_names_slot(void **state)
+{
+	void *mem;
+	qsbr_domain *d = region_new(&mem), *d2;
+	qsbr_options o = quiet_options();
+	qsbr_thread *t;
+	char expect[64];
+	int fd, status;
+	pid_t pid = child_retires(d, 0, 1, false, &fd);
+	void *mem2 = map_again(region_fd, region_size);
+
+	(void)state;
+	wait_ready(fd);
+	o.stall_ms = 5;
+	o.on_stall = on_stall;
+	d2 = qsbr_domain_attach_shared(mem2, region_size, &o); /* a view with stall reports */
+	assert_non_null(d2);
+	t = qsbr_register(d2);
+	for (int k = 0; k < 2000 && stall_name[0] == '\0'; k++) {
+		assert_false(qsbr_poll(t, qsbr_advance(d2)));
+		usleep(1000);
+	}
+	snprintf(expect, sizeof(expect), "pid %ld slot 0", (long)pid);
+	assert_string_equal(stall_name, expect);
+	assert_int_equal(stall_id >> 32, (uint64_t)pid);
+	assert_int_equal(info_of(d2).deaths, 0);
+	kill(pid, SIGKILL);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	qsbr_synchronize(t);
+	assert_int_equal(info_of(d2).deaths, 1);
+	qsbr_unregister(t);
+	assert_int_equal(qsbr_domain_delete(d2), 0);
+	munmap(mem2, region_size);
 	region_end(d, mem);
 }
 
@@ -692,6 +741,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_death_zombie),
 		cmocka_unit_test(test_death_in_callback),
 		cmocka_unit_test(test_fork_child_slot),
+		cmocka_unit_test(test_stall_names_slot),
 	};
 	const struct CMUnitTest stress[] = {
 		cmocka_unit_test(test_stress_kills),
