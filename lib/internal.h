@@ -8,7 +8,8 @@
  *               argues them).
  *   retire.c    a thread's retire lists: batches with goals, reclaim,
  *               barrier, the flush that hands a thread's objects over.
- *   batch.c     a batch and a ring of batches; running a batch's callbacks.
+ *   batch.c     a batch and a ring of batches; running a batch's callbacks,
+ *               and the callback frame shared.c runs region callbacks in.
  *   handoff.c   the domain's shared queue of batches, and the helper thread
  *               that runs it.
  *   registry.c  thread slots, register/unregister, the thread-exit key.
@@ -31,6 +32,11 @@
  * qsbr__callback_thread; the core calls into it through its retire callback
  * and one hook, qsbr__pool_thread_exit, made last by qsbr__retire_exit (a
  * leaving thread's pool caches go back).
+ * shared.c sits beside registry and retire: registry.c calls it to claim
+ * and leave a region slot, retire.c for the region part of reclaim and
+ * barrier, grace.c for the region's slot table and a holder that may be
+ * dead (qsbr__shm_holder), policy.c to name a region slot; it calls grace
+ * (advance, make_goal, poll), batch (the callback frame) and wait.
  *
  * Invariant: a callback runs only after every thread that was online when its
  * object was unlinked has published a sequence at or past the object's goal,

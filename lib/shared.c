@@ -439,6 +439,8 @@ static bool depart(qsbr_domain *d, struct shm *m, uint32_t i, uint64_t id, bool 
 
 size_t qsbr_shared_recover(qsbr_domain *d)
 {
+	uint64_t alive[16] = { 0 }; /* identities found alive in this pass */
+	unsigned n_alive = 0;
 	struct shm *m;
 	size_t n = 0;
 	uint64_t me;
@@ -451,8 +453,16 @@ size_t qsbr_shared_recover(qsbr_domain *d)
 	me = self_identity();
 	for (uint32_t i = 0; i < m->h->max_slots; i++) {
 		uint64_t id = load_relaxed(&m->slots[i].owner);
+		bool known = id == 0 || id == me;
 
-		if (id != 0 && id != me && is_dead(id) && depart(d, m, i, id, true))
+		/* A process's threads share its identity: probe it once. */
+		for (unsigned k = 0; k < n_alive && k < 16 && !known; k++)
+			known = alive[k] == id;
+		if (known)
+			continue;
+		if (!is_dead(id))
+			alive[n_alive++ % 16] = id;
+		else if (depart(d, m, i, id, true))
 			n++;
 	}
 	return n;
