@@ -377,6 +377,9 @@ void qsbr__pool_thread_exit(qsbr_thread *t);
 /* shared.c: the region behind a shared domain (d->shm != NULL). */
 bool qsbr__shm_claim(qsbr_thread *t);
 void qsbr__shm_leave(qsbr_thread *t);
+void qsbr__shm_hand_over(qsbr_thread *t);
+bool qsbr__shm_holds(const qsbr_thread *t);
+uint64_t qsbr__shm_progress(const qsbr_thread *t);
 struct slot_table qsbr__shm_table(qsbr_domain *d);
 bool qsbr__shm_holder(qsbr_domain *d, const au64 *seq);
 uint64_t qsbr__shm_describe(qsbr_domain *d, const au64 *seq, char *name, size_t size);

@@ -164,6 +164,8 @@ bool qsbr__steal(qsbr_thread *t)
 	if (!cas_strong_acquire(&t->lists, &expected, LISTS_TAKEN))
 		return false;
 	flush_as(t, GOAL_STOLEN); /* R3 for the open batch */
+	if (t->shm_slot != NULL)
+		qsbr__shm_hand_over(t); /* its region list, to the orphans */
 	/* Release pairs with qsbr__lists_pin's acquire. */
 	store_release(&t->lists, LISTS_FREE);
 	return true;
@@ -426,8 +428,9 @@ static bool all_flushed(void *arg)
 		 * batch of its own a callback took it offline in (n_freed,
 		 * acquire: pairs with run_reached's release). */
 		if (load_acquire(&t->seq) == 0) {
-			if (load_acquire(&t->n_freed) + load_acquire(&t->n_handed) ==
-				    load_relaxed(&t->n_retired) ||
+			if ((load_acquire(&t->n_freed) + load_acquire(&t->n_handed) ==
+				     load_relaxed(&t->n_retired) &&
+			     !qsbr__shm_holds(t)) ||
 			    qsbr__steal(t))
 				continue;
 			done = false; /* inside a call of its own: ask again */

@@ -112,6 +112,7 @@ struct shm_journal {
 	uint64_t resume;        /* an object whose callback its runner began */
 	uint64_t orphans, retired, reclaimed, deaths; /* totals after */
 	uint64_t owner;         /* the slot's owner: phase 5 frees it once */
+	uint64_t keep;          /* 1: the slot stays its owner's (a hand-over) */
 };
 
 struct shm_header {
@@ -287,6 +288,8 @@ static void region_lock(qsbr_domain *d, struct shm *m)
 {
 	int err = pthread_mutex_lock(&m->h->lock);
 
+	if (err != 0 && err != EOWNERDEAD) /* a region overwritten by someone */
+		qsbr__fail("shared region at %p: its lock is broken (error %d)", (void *)m->base, err);
 	if (err == EOWNERDEAD) {
 		/* Its holder died: everything it stored is in memory (see the
 		 * top comment); the fence orders our reads after the kernel's
@@ -306,8 +309,9 @@ static void region_unlock(struct shm *m)
 }
 
 /* Writes the plan for slot i's departure (its owner left, or died when
- * dead), under the lock, then marks it whole. */
-static void journal_plan(qsbr_domain *d, struct shm *m, uint32_t i, bool dead)
+ * dead; with keep, only its list departs: a hand-over), under the lock,
+ * then marks it whole. */
+static void journal_plan(qsbr_domain *d, struct shm *m, uint32_t i, bool dead, bool keep)
 {
 	struct shm_header *h = m->h;
 	struct shm_journal *j = &h->j;
@@ -339,6 +343,7 @@ static void journal_plan(qsbr_domain *d, struct shm *m, uint32_t i, bool dead)
 	j->reclaimed = h->reclaimed + load_relaxed(&s->n_reclaimed);
 	j->deaths = h->deaths + (dead ? 1 : 0);
 	j->owner = load_relaxed(&s->owner);
+	j->keep = keep;
 	fence_death();
 	j->slot = (uint64_t)i + 1;
 	fence_death();
@@ -402,6 +407,8 @@ static void journal_run(qsbr_domain *d, struct shm *m)
 			store_relaxed(&s->running, 0);
 			store_relaxed(&s->n_retired, 0);
 			store_relaxed(&s->n_reclaimed, 0);
+			if (j->keep)
+				break;
 			/* Release: a leaving owner already went offline with
 			 * proto_detach; for a dead one these are the stores a
 			 * scan pairs with, like detach's. */
@@ -429,7 +436,7 @@ static bool depart(qsbr_domain *d, struct shm *m, uint32_t i, uint64_t id, bool 
 	if (load_relaxed(&m->slots[i].owner) == id) {
 		if (dead)
 			fence_seq_cst(); /* after the death we saw: see region_lock */
-		journal_plan(d, m, i, dead);
+		journal_plan(d, m, i, dead, false);
 		journal_run(d, m);
 		done = true;
 	}
@@ -573,6 +580,42 @@ void qsbr__shm_leave(qsbr_thread *t)
 	t->pub = &t->seq;
 	t->mask_word = &m->dummy_mask;
 	t->group_online = &m->dummy_group;
+	t->shm_open_n = 0;
+	t->shm_len = 0;
+}
+
+/* Does t hold region retires?  Any thread; a hint (the owner may be
+ * retiring): the steal that follows decides. */
+bool qsbr__shm_holds(const qsbr_thread *t)
+{
+	const struct shm_slot *s = t->shm_slot;
+
+	return s != NULL && load_relaxed(&s->head) != 0;
+}
+
+/* A count that moves while t retires in the region (handoff.c's helper
+ * tells idle holders by it).  Any thread; a hint. */
+uint64_t qsbr__shm_progress(const qsbr_thread *t)
+{
+	const struct shm_slot *s = t->shm_slot;
+
+	return s != NULL ? load_relaxed(&s->n_retired) : 0;
+}
+
+/* retire.c's steal: t is offline and its lists are the caller's (TAKEN):
+ * its region list goes to the orphans, where any registered thread of any
+ * process reclaims it; the slot stays t's. */
+void qsbr__shm_hand_over(qsbr_thread *t)
+{
+	struct shm *m = t->d->shm;
+	struct shm_slot *s = t->shm_slot;
+
+	if (s == NULL || load_relaxed(&s->head) == 0)
+		return;
+	region_lock(t->d, m);
+	journal_plan(t->d, m, slot_index(m, s), false, true);
+	journal_run(t->d, m);
+	region_unlock(m);
 	t->shm_open_n = 0;
 	t->shm_len = 0;
 }
@@ -722,6 +765,7 @@ size_t qsbr__shm_reclaim(qsbr_thread *t, size_t orphans, bool advance)
 
 	if (s == NULL)
 		return 0;
+	qsbr__lists_pin(t); /* a stealer may hold them while we are offline */
 	close_open(t);
 	if (advance)
 		qsbr__advance_past(d, t->newest_goal);
@@ -731,11 +775,12 @@ size_t qsbr__shm_reclaim(qsbr_thread *t, size_t orphans, bool advance)
 
 		/* A callback may retire (to the list's tail, open): the count
 		 * is taken one at a time. */
-		while (g->count != 0) {
+		while (g->count != 0 && load_relaxed(&s->head) != 0) {
 			g->count--;
 			ran++;
 			if (!run_one(t, load_relaxed(&s->head), false, gen)) {
 				qsbr__callbacks_leave(&frame);
+				qsbr__lists_unpin(t);
 				return ran; /* a callback forked: this is the child */
 			}
 		}
@@ -743,29 +788,19 @@ size_t qsbr__shm_reclaim(qsbr_thread *t, size_t orphans, bool advance)
 		t->shm_len--;
 	}
 	qsbr__callbacks_leave(&frame);
+	qsbr__lists_unpin(t);
 	sweep_due(d, m);
 	return ran + reclaim_orphans(t, orphans);
 }
 
-int qsbr_shared_retire(qsbr_thread *t, uint64_t off, uint32_t kind)
+/* qsbr_shared_retire's push, t's lists pinned (online is a pin). */
+static void shm_append(qsbr_thread *t, uint64_t off, uint32_t kind)
 {
-	struct shm *m;
-	struct shm_slot *s;
-	qsbr_shared_node *n;
+	struct shm *m = t->d->shm;
+	struct shm_slot *s = t->shm_slot;
+	qsbr_shared_node *n = node_at(m, off);
 	uint64_t tail;
 
-	if (t == NULL || t->d->shm == NULL)
-		return EINVAL;
-	CHECK_OWNER(t, "qsbr_shared_retire");
-	m = t->d->shm;
-	/* Acquire pairs with the release store in qsbr_shared_kind. */
-	if (kind >= QSBR_SHARED_KINDS || load_acquire(&m->kinds[kind].fn) == NULL || off % 8 != 0 ||
-	    off < m->h->lib_bytes || off > m->h->size - sizeof(qsbr_shared_node))
-		return EINVAL;
-	if (t->shm_slot == NULL && !qsbr__shm_claim(t))
-		return EAGAIN;
-	s = t->shm_slot;
-	n = node_at(m, off);
 	n->next = 0;
 	n->goal = 0;
 	n->kind = kind;
@@ -780,8 +815,35 @@ int qsbr_shared_retire(qsbr_thread *t, uint64_t off, uint32_t kind)
 	fence_death();
 	store_relaxed(&s->tail, off);
 	add_relaxed_owner(&s->n_retired, 1);
-	if (++t->shm_open_n >= SHARED_BATCH && !qsbr__in_callback())
+	t->shm_open_n++;
+}
+
+int qsbr_shared_retire(qsbr_thread *t, uint64_t off, uint32_t kind)
+{
+	struct shm *m;
+	bool offline;
+
+	if (t == NULL || t->d->shm == NULL)
+		return EINVAL;
+	CHECK_OWNER(t, "qsbr_shared_retire");
+	m = t->d->shm;
+	/* Acquire pairs with the release store in qsbr_shared_kind. */
+	if (kind >= QSBR_SHARED_KINDS || load_acquire(&m->kinds[kind].fn) == NULL || off % 8 != 0 ||
+	    off < m->h->lib_bytes || off > m->h->size - sizeof(qsbr_shared_node))
+		return EINVAL;
+	if (t->shm_slot == NULL && !qsbr__shm_claim(t))
+		return EAGAIN;
+	/* Own field.  Offline, the lists may be a stealer's (retire.c's
+	 * qsbr__steal hands them over): take them back first, as
+	 * qsbr_retire_node does. */
+	offline = load_relaxed(&t->seq) == 0;
+	if (QSBR__UNLIKELY(offline))
+		qsbr__lists_pin(t);
+	shm_append(t, off, kind);
+	if (t->shm_open_n >= SHARED_BATCH && !qsbr__in_callback())
 		qsbr__shm_reclaim(t, SHARED_BATCH, false);
+	if (QSBR__UNLIKELY(offline))
+		qsbr__lists_unpin(t);
 	return 0;
 }
 

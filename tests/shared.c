@@ -330,6 +330,41 @@ static void test_orphans_of_unregister(void **state)
 	region_end(d, mem);
 }
 
+/* An offline thread's region retires are handed to the orphans when its
+ * lists are taken (qsbr_barrier_domain here; the helper thread too), so
+ * another thread reclaims them while it stays away; it can come back and
+ * retire again. */
+static void test_idle_list_handed_over(void **state)
+{
+	void *mem;
+	qsbr_domain *d = region_new(&mem);
+	qsbr_thread *ta = qsbr_register(d), *tb = qsbr_register(d);
+
+	(void)state;
+	for (uint64_t id = 0; id < 70; id++)
+		assert_int_equal(qsbr_shared_retire(ta, node_fresh(d, id), WORK_KIND), 0);
+	qsbr_detach(ta);
+	assert_int_equal(freed_count(d, 0, 70), 0);
+	qsbr_barrier_domain(d); /* takes ta's lists: it is offline */
+	assert_int_equal(info_of(d).orphans, 70);
+	for (int k = 0; k < 10 && freed_count(d, 0, 70) < 70; k++) {
+		qsbr_quiescent(tb);
+		qsbr_reclaim(tb);
+	}
+	assert_int_equal(freed_count(d, 0, 70), 70);
+	assert_int_equal(qsbr_shared_retire(ta, node_fresh(d, 70), WORK_KIND), 0); /* offline */
+	qsbr_attach(ta);
+	qsbr_detach(tb); /* else the barrier waits for tb's next quiescent state */
+	qsbr_barrier(ta);
+	assert_true(freed(d, 70));
+	assert_int_equal(info_of(d).retired, 71);
+	assert_int_equal(info_of(d).reclaimed, 71);
+	assert_int_equal(atomic_load(&work_of(d)->double_run), 0);
+	qsbr_unregister(ta);
+	qsbr_unregister(tb);
+	region_end(d, mem);
+}
+
 /* ---- Death ------------------------------------------------------------------ */
 
 /* A child that registers in d, retires ids [from, to), reclaims what it may
@@ -737,6 +772,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_kind_and_retire_errors),
 		cmocka_unit_test(test_two_views_hold_back),
 		cmocka_unit_test(test_orphans_of_unregister),
+		cmocka_unit_test(test_idle_list_handed_over),
 		cmocka_unit_test(test_death_reaped),
 		cmocka_unit_test(test_death_zombie),
 		cmocka_unit_test(test_death_in_callback),
