@@ -16,9 +16,12 @@
 #ifndef SHARED_CACHE_H
 #define SHARED_CACHE_H
 
+#include <fcntl.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <qsbr.h>
 #include <qsbr/shared.h>
@@ -54,6 +57,26 @@ static inline size_t lib_part(void)
 static inline size_t region_bytes(void)
 {
 	return lib_part() + sizeof(struct cache);
+}
+
+/* The region called name (shm_open), mapped here; flags: O_CREAT | O_EXCL
+ * to make it, 0 to open it.  NULL after a message on failure. */
+static inline void *region_map(const char *name, int flags)
+{
+	int fd = shm_open(name, O_RDWR | flags, 0600);
+	void *mem;
+
+	if (fd < 0 || ((flags & O_CREAT) && ftruncate(fd, (off_t)region_bytes()) != 0)) {
+		perror(name);
+		return NULL;
+	}
+	mem = mmap(NULL, region_bytes(), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	close(fd);
+	if (mem == MAP_FAILED) {
+		perror("mmap");
+		return NULL;
+	}
+	return mem;
 }
 
 static inline struct cache *cache_of(qsbr_domain *d)

@@ -9,11 +9,8 @@
  *   shared_cache_reader REGION-NAME
  */
 #define _GNU_SOURCE
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
 #include "shared_cache.h"
 
@@ -25,23 +22,14 @@ int main(int argc, char **argv)
 	qsbr_thread *t;
 	struct cache *c;
 	void *mem;
-	int fd;
 
 	if (argc != 2) {
 		fprintf(stderr, "usage: shared_cache_reader REGION-NAME\n");
 		return 2;
 	}
-	fd = shm_open(argv[1], O_RDWR, 0);
-	if (fd < 0) {
-		perror("shm_open");
+	mem = region_map(argv[1], 0);
+	if (mem == NULL)
 		return 1;
-	}
-	mem = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	close(fd);
-	if (mem == MAP_FAILED) {
-		perror("mmap");
-		return 1;
-	}
 	d = qsbr_domain_attach_shared(mem, size, NULL);
 	if (d == NULL) {
 		perror("qsbr_domain_attach_shared");

@@ -12,13 +12,10 @@
  *      $(pkg-config --cflags --libs qsbr)   (-lrt on old C libraries)
  */
 #define _GNU_SOURCE
-#include <fcntl.h>
 #include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/wait.h>
-#include <unistd.h>
 
 #include "shared_cache.h"
 
@@ -33,7 +30,7 @@ int main(int argc, char **argv)
 	qsbr_thread *t;
 	struct cache *c;
 	void *mem;
-	int fd, status;
+	int status;
 	pid_t reader;
 
 	if (argc < 2) {
@@ -42,17 +39,9 @@ int main(int argc, char **argv)
 	}
 	/* A named region: any program that knows the name can map it. */
 	snprintf(name, sizeof(name), "/qsbr-cache-%ld", (long)getpid());
-	fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL, 0600);
-	if (fd < 0 || ftruncate(fd, (off_t)size) != 0) {
-		perror("shm_open");
+	mem = region_map(name, O_CREAT | O_EXCL);
+	if (mem == NULL)
 		return 1;
-	}
-	mem = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	close(fd);
-	if (mem == MAP_FAILED) {
-		perror("mmap");
-		return 1;
-	}
 	d = qsbr_domain_create_shared(mem, size, MAX_THREADS, NULL);
 	if (d == NULL) {
 		perror("qsbr_domain_create_shared");

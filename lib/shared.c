@@ -567,6 +567,19 @@ bool qsbr__shm_claim(qsbr_thread *t)
 	return false;
 }
 
+/* t without a region slot: its seq and mask words are its own. */
+static void slotless(qsbr_thread *t)
+{
+	struct shm *m = t->d->shm;
+
+	t->shm_slot = NULL;
+	t->pub = &t->seq;
+	t->mask_word = &m->dummy_mask;
+	t->group_online = &m->dummy_group;
+	t->shm_open_n = 0;
+	t->shm_len = 0;
+}
+
 /* Unregister: t is offline; its region list goes to the orphans. */
 void qsbr__shm_leave(qsbr_thread *t)
 {
@@ -576,12 +589,7 @@ void qsbr__shm_leave(qsbr_thread *t)
 	if (s == NULL)
 		return;
 	depart(t->d, m, slot_index(m, s), load_relaxed(&s->owner), false);
-	t->shm_slot = NULL;
-	t->pub = &t->seq;
-	t->mask_word = &m->dummy_mask;
-	t->group_online = &m->dummy_group;
-	t->shm_open_n = 0;
-	t->shm_len = 0;
+	slotless(t);
 }
 
 /* Does t hold region retires?  Any thread; a hint (the owner may be
@@ -625,14 +633,7 @@ void qsbr__shm_hand_over(qsbr_thread *t)
  * state (grace.c). */
 void qsbr__shm_fork_child(qsbr_thread *t)
 {
-	struct shm *m = t->d->shm;
-
-	t->shm_slot = NULL;
-	t->pub = &t->seq;
-	t->mask_word = &m->dummy_mask;
-	t->group_online = &m->dummy_group;
-	t->shm_open_n = 0;
-	t->shm_len = 0;
+	slotless(t);
 	/* Online: an even seq, never equal to wr_seq, sends the inline fast
 	 * path to the slow path, which joins the region. */
 	if (load_relaxed(&t->seq) != 0) {
@@ -1013,6 +1014,19 @@ static struct shm *view_new(qsbr_domain *d, void *mem)
 	return m;
 }
 
+/* d's view of mem, or d undone (false, errno kept). */
+static bool view_or_unmake(qsbr_domain *d, void *mem)
+{
+	int err;
+
+	if (view_new(d, mem) != NULL)
+		return true;
+	err = errno;
+	qsbr__domain_unmake(d);
+	errno = err;
+	return false;
+}
+
 /* qsbr_domain_delete of a shared domain: the view goes; the region stays. */
 void qsbr__shm_close(qsbr_domain *d)
 {
@@ -1092,12 +1106,8 @@ qsbr_domain *qsbr_domain_create_shared(void *mem, size_t size, uint32_t max_thre
 		errno = err;
 		return NULL;
 	}
-	if (view_new(d, mem) == NULL) {
-		err = errno;
-		qsbr__domain_unmake(d);
-		errno = err;
+	if (!view_or_unmake(d, mem))
 		return NULL;
-	}
 	/* Release pairs with the acquire load in attach: a process that
 	 * sees it ready sees the layout. */
 	atomic_store_explicit(&h->ready, SHM_READY, memory_order_release);
@@ -1145,13 +1155,7 @@ qsbr_domain *qsbr_domain_attach_shared(void *mem, size_t size, const qsbr_option
 		return NULL;
 	}
 	d = qsbr__domain_make(opts);
-	if (d == NULL)
+	if (d == NULL || !view_or_unmake(d, mem))
 		return NULL;
-	if (view_new(d, mem) == NULL) {
-		err = errno;
-		qsbr__domain_unmake(d);
-		errno = err;
-		return NULL;
-	}
 	return qsbr__domain_listed(d);
 }

@@ -122,6 +122,22 @@ static int freed_count(qsbr_domain *d, uint64_t from, uint64_t to)
 	return n;
 }
 
+/* t retires ids [from, to), fresh. */
+static void retire_fresh(qsbr_domain *d, qsbr_thread *t, uint64_t from, uint64_t to)
+{
+	for (uint64_t id = from; id < to; id++)
+		assert_int_equal(qsbr_shared_retire(t, node_fresh(d, id), WORK_KIND), 0);
+}
+
+/* t reclaims until ids [from, to) are all freed (or it gives up). */
+static void reclaim_until_freed(qsbr_domain *d, qsbr_thread *t, uint64_t from, uint64_t to)
+{
+	for (int k = 0; k < 100 && freed_count(d, from, to) < (int)(to - from); k++) {
+		qsbr_quiescent(t);
+		qsbr_reclaim(t);
+	}
+}
+
 static qsbr_shared_info info_of(qsbr_domain *d)
 {
 	qsbr_shared_info i;
@@ -277,8 +293,7 @@ static void test_two_views_hold_back(void **state)
 	assert_int_equal(qsbr_shared_kind(d2, WORK_KIND, work_kind, NULL), 0);
 	ta = qsbr_register(d);
 	tb = qsbr_register(d2); /* online in the other view, at an old seq */
-	for (uint64_t id = 0; id < 100; id++)
-		assert_int_equal(qsbr_shared_retire(ta, node_fresh(d, id), WORK_KIND), 0);
+	retire_fresh(d, ta, 0, 100);
 	qsbr_reclaim(ta);
 	qsbr_quiescent(ta);
 	qsbr_reclaim(ta);
@@ -294,8 +309,7 @@ static void test_two_views_hold_back(void **state)
 	assert_int_equal(atomic_load(&work_of(d)->double_run), 0);
 	/* A barrier runs everything the caller retired, whatever tb does. */
 	qsbr_detach(tb);
-	for (uint64_t id = 100; id < 150; id++)
-		assert_int_equal(qsbr_shared_retire(ta, node_fresh(d, id), WORK_KIND), 0);
+	retire_fresh(d, ta, 100, 150);
 	qsbr_barrier(ta);
 	assert_int_equal(freed_count(d, 100, 150), 50);
 	qsbr_unregister(tb);
@@ -313,15 +327,11 @@ static void test_orphans_of_unregister(void **state)
 	qsbr_thread *ta = qsbr_register(d), *tb = qsbr_register(d);
 
 	(void)state;
-	for (uint64_t id = 0; id < 300; id++)
-		assert_int_equal(qsbr_shared_retire(ta, node_fresh(d, id), WORK_KIND), 0);
+	retire_fresh(d, ta, 0, 300);
 	qsbr_unregister(ta);
 	assert_int_equal(info_of(d).orphans + (uint64_t)freed_count(d, 0, 300), 300);
 	assert_true(freed_count(d, 0, 300) < 300); /* tb held them */
-	for (int k = 0; k < 10 && freed_count(d, 0, 300) < 300; k++) {
-		qsbr_quiescent(tb);
-		qsbr_reclaim(tb);
-	}
+	reclaim_until_freed(d, tb, 0, 300);
 	assert_int_equal(freed_count(d, 0, 300), 300);
 	assert_int_equal(info_of(d).orphans, 0);
 	assert_int_equal(info_of(d).reclaimed, 300);
@@ -341,16 +351,12 @@ static void test_idle_list_handed_over(void **state)
 	qsbr_thread *ta = qsbr_register(d), *tb = qsbr_register(d);
 
 	(void)state;
-	for (uint64_t id = 0; id < 70; id++)
-		assert_int_equal(qsbr_shared_retire(ta, node_fresh(d, id), WORK_KIND), 0);
+	retire_fresh(d, ta, 0, 70);
 	qsbr_detach(ta);
 	assert_int_equal(freed_count(d, 0, 70), 0);
 	qsbr_barrier_domain(d); /* takes ta's lists: it is offline */
 	assert_int_equal(info_of(d).orphans, 70);
-	for (int k = 0; k < 10 && freed_count(d, 0, 70) < 70; k++) {
-		qsbr_quiescent(tb);
-		qsbr_reclaim(tb);
-	}
+	reclaim_until_freed(d, tb, 0, 70);
 	assert_int_equal(freed_count(d, 0, 70), 70);
 	assert_int_equal(qsbr_shared_retire(ta, node_fresh(d, 70), WORK_KIND), 0); /* offline */
 	qsbr_attach(ta);
@@ -428,10 +434,7 @@ static void death_of_online(bool reap)
 		assert_int_equal(waitid(P_PID, (id_t)pid, &(siginfo_t){ 0 }, WEXITED | WNOWAIT), 0);
 	/* Held back by a dead thread until it is found: this returns. */
 	qsbr_synchronize(t);
-	for (int k = 0; k < 100 && freed_count(d, 0, 200) < 200; k++) {
-		qsbr_synchronize(t);
-		qsbr_reclaim(t);
-	}
+	reclaim_until_freed(d, t, 0, 200);
 	assert_int_equal(freed_count(d, 0, 200), 200);
 	assert_int_equal(info_of(d).deaths, 1);
 	assert_int_equal(info_of(d).threads, 1);
@@ -475,10 +478,7 @@ static void test_death_in_callback(void **state)
 	assert_false(freed(d, 10));
 	t = qsbr_register(d);
 	assert_int_equal(qsbr_shared_recover(d), 1);
-	for (int k = 0; k < 100 && freed_count(d, 0, 100) < 100; k++) {
-		qsbr_synchronize(t);
-		qsbr_reclaim(t);
-	}
+	reclaim_until_freed(d, t, 0, 100);
 	assert_int_equal(freed_count(d, 0, 100), 100);
 	assert_int_equal(atomic_load(&w->resumed_runs), 1);
 	assert_int_equal(atomic_load(&w->double_run), 0);
