@@ -235,14 +235,14 @@ static uint64_t self_identity(void)
 	char state;
 
 	/* Relaxed: each thread recomputes the same value at worst. */
-	if (atomic_load_explicit(&cached_pid, memory_order_relaxed) == pid)
+	if (load_relaxed(&cached_pid) == pid)
 		return load_relaxed(&cached);
 	if ((uint64_t)pid >> PID_BITS != 0)
 		return 0;
 	if (!proc_stat(pid, &state, &start))
 		start = 0; /* no /proc: pids alone (docs/api.md) */
 	store_relaxed(&cached, identity(pid, start));
-	atomic_store_explicit(&cached_pid, pid, memory_order_relaxed);
+	store_relaxed(&cached_pid, pid);
 	return identity(pid, start);
 }
 
@@ -1110,7 +1110,7 @@ qsbr_domain *qsbr_domain_create_shared(void *mem, size_t size, uint32_t max_thre
 		return NULL;
 	/* Release pairs with the acquire load in attach: a process that
 	 * sees it ready sees the layout. */
-	atomic_store_explicit(&h->ready, SHM_READY, memory_order_release);
+	store_release(&h->ready, SHM_READY);
 	return qsbr__domain_listed(d);
 }
 
@@ -1124,7 +1124,7 @@ static int header_valid(const struct shm_header *h, size_t size)
 	if (h->version != QSBR_SHARED_VERSION)
 		return EPROTO;
 	/* Acquire pairs with the release store at the end of create. */
-	if (atomic_load_explicit(&h->ready, memory_order_acquire) != SHM_READY) {
+	if (load_acquire(&h->ready) != SHM_READY) {
 		uint64_t creator = load_relaxed(&h->creator);
 
 		return creator != 0 && is_dead(creator) ? EOWNERDEAD : EAGAIN;
