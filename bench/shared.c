@@ -6,7 +6,8 @@
  *                while another thread keeps advancing it (ns per call);
  *   retire       retire + reclaim per object, rounds of 4096 objects:
  *                qsbr_retire_node in a local domain, qsbr_shared_retire by
- *                offset in a shared one (ns per object);
+ *                offset in a shared one (ns per object; repetitions of the
+ *                two interleaved);
  *   recovery     a forked child registers online and waits; we SIGKILL it
  *                and time from the kill to the end of a grace period that
  *                it held back (qsbr_synchronize), over --kills kills.
@@ -117,32 +118,43 @@ static double time_quiescent(qsbr_domain *d, bool moving)
 	return bench_median(v, (size_t)reps);
 }
 
-/* ns per object: retire OBJECTS objects, then reclaim them, 200 rounds. */
-static double time_retire(qsbr_domain *d, struct obj *objs, bool shared)
+/* ns per object, one repetition: retire OBJECTS objects, then reclaim
+ * them, 200 rounds. */
+static double retire_once(qsbr_thread *t, struct obj *objs, char *base)
 {
-	double v[MAX_REPS];
-	qsbr_thread *t = qsbr_register(d);
-	char *base = shared ? qsbr_shared_base(d, NULL) : NULL;
 	const int rounds = 200;
+	uint64_t t0 = bench_now_ns();
+
+	for (int k = 0; k < rounds; k++) {
+		for (int i = 0; i < OBJECTS; i++) {
+			if (base != NULL)
+				qsbr_shared_retire(t, (uint64_t)((char *)&objs[i].snode - base), 1);
+			else
+				qsbr_retire_node(t, &objs[i].node, local_free);
+		}
+		qsbr_quiescent(t);
+		qsbr_reclaim(t);
+	}
+	qsbr_barrier(t);
+	return (double)(bench_now_ns() - t0) / ((double)rounds * OBJECTS);
+}
+
+/* Medians of local and shared repetitions, interleaved (the machine's
+ * noise hits both alike). */
+static void time_retire(qsbr_domain *local, struct obj *local_objs, qsbr_domain *shared,
+			struct obj *shared_objs, double out[2])
+{
+	double v[2][MAX_REPS];
+	qsbr_thread *tl = qsbr_register(local), *ts = qsbr_register(shared);
 
 	for (int r = 0; r < reps; r++) {
-		uint64_t t0 = bench_now_ns();
-
-		for (int k = 0; k < rounds; k++) {
-			for (int i = 0; i < OBJECTS; i++) {
-				if (shared)
-					qsbr_shared_retire(t, (uint64_t)((char *)&objs[i].snode - base), 1);
-				else
-					qsbr_retire_node(t, &objs[i].node, local_free);
-			}
-			qsbr_quiescent(t);
-			qsbr_reclaim(t);
-		}
-		qsbr_barrier(t);
-		v[r] = (double)(bench_now_ns() - t0) / ((double)rounds * OBJECTS);
+		v[0][r] = retire_once(tl, local_objs, NULL);
+		v[1][r] = retire_once(ts, shared_objs, qsbr_shared_base(shared, NULL));
 	}
-	qsbr_unregister(t);
-	return bench_median(v, (size_t)reps);
+	qsbr_unregister(tl);
+	qsbr_unregister(ts);
+	out[0] = bench_median(v[0], (size_t)reps);
+	out[1] = bench_median(v[1], (size_t)reps);
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -225,8 +237,7 @@ int main(int argc, char **argv)
 	q[1] = time_quiescent(shared, false);
 	q[2] = time_quiescent(local, true);
 	q[3] = time_quiescent(shared, true);
-	r[0] = time_retire(local, local_objs, false);
-	r[1] = time_retire(shared, shared_objs, true);
+	time_retire(local, local_objs, shared, shared_objs, r);
 	time_recovery(shared, &med, &worst, &p90);
 
 	printf("| measure | process-local | shared | ratio |\n| --- | --- | --- | --- |\n");

@@ -673,10 +673,9 @@ static void close_open(qsbr_thread *t)
  * of t's list, or (orphan) of the orphan list, whose lock the caller holds
  * and we release.  False if the callback forked (this is the child: touch
  * nothing of the region's journal). */
-static bool run_one(qsbr_thread *t, uint64_t x, bool orphan, uint64_t fork_gen)
+static inline bool run_one(qsbr_thread *t, struct shm *m, struct shm_slot *s, uint64_t x, bool orphan,
+			   uint64_t fork_gen)
 {
-	struct shm *m = t->d->shm;
-	struct shm_slot *s = t->shm_slot;
 	qsbr_shared_node *n = node_at(m, x);
 	unsigned flags = (n->state & NODE_PHASE) == NODE_RESUME ? QSBR_SHARED_RESUMED : 0;
 	uint32_t kind = n->kind;
@@ -742,7 +741,7 @@ static size_t reclaim_orphans(qsbr_thread *t, size_t max)
 			region_unlock(m);
 			continue;
 		}
-		if (!run_one(t, x, true, gen)) { /* unlocks */
+		if (!run_one(t, m, t->shm_slot, x, true, gen)) { /* unlocks */
 			qsbr__callbacks_leave(&frame);
 			return ran; /* a callback forked: this is the child */
 		}
@@ -779,7 +778,7 @@ size_t qsbr__shm_reclaim(qsbr_thread *t, size_t orphans, bool advance)
 		while (g->count != 0 && load_relaxed(&s->head) != 0) {
 			g->count--;
 			ran++;
-			if (!run_one(t, load_relaxed(&s->head), false, gen)) {
+			if (!run_one(t, m, s, load_relaxed(&s->head), false, gen)) {
 				qsbr__callbacks_leave(&frame);
 				qsbr__lists_unpin(t);
 				return ran; /* a callback forked: this is the child */
