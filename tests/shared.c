@@ -9,7 +9,7 @@
  * zombie), death inside a callback (resumed once), fork.
  *
  * With --stress: processes (forked, and separate programs started from
- * tests/shared_peer.c) work on a stack in the region while this process
+ * tests/shared_peer.c) work on a stack and a hash set in the region while this process
  * SIGKILLs one at random every few milliseconds and starts another; at the
  * end no canary was found dead, every retired object was freed once (and
  * none still in the stack), grace periods still end, and the region's
@@ -676,6 +676,12 @@ static void test_stress_kills(void **state)
 	for (uint64_t off = atomic_load(&w->head); off != 0; off = atomic_load(&work_node(d, off)->next)) {
 		assert_false(freed(d, work_node(d, off)->id)); /* still reachable */
 		in_stack++;
+	}
+	for (unsigned k = 0; k < WORK_SET; k++) {
+		uint64_t off = atomic_load(&w->set[k]);
+
+		if (off != 0)
+			assert_false(freed(d, work_node(d, off)->id)); /* still in the set */
 	}
 	for (uint64_t id = 0; id < n && id < atomic_load(&w->next_node); id++) {
 		uint8_t st = atomic_load(work_state(d, id));

@@ -5,10 +5,12 @@
  * separate program that maps the same memfd at another address.
  *
  * The caller's part of the region holds a Treiber stack linked by offsets,
- * its nodes (allocated once each, never reused: no ABA), and per node a
- * state byte and a freed bit.  A worker pushes a fresh node, pops one,
- * checks its canary, retires it by offset, and walks the top of the stack
- * checking canaries; the kind's callback kills the canary and sets the
+ * a hash set (a table of offsets, one node per bucket), their nodes
+ * (allocated once each, never reused: no ABA), and per node a state byte
+ * and a freed bit.  A worker pushes a fresh node, pops one, checks its
+ * canary, retires it by offset, and walks the top of the stack checking
+ * canaries; then adds a fresh node to an empty bucket of the set, or
+ * removes and retires a bucket's node, and looks a bucket up; the kind's callback kills the canary and sets the
  * freed bit, counting a bit found set (a second run without
  * QSBR_SHARED_RESUMED).  A canary found dead by a reader is an object
  * reclaimed while reachable.
@@ -28,6 +30,7 @@
 #define WORK_KIND 7u
 #define CANARY_LIVE UINT64_C(0x1111111111111111)
 #define CANARY_DEAD UINT64_C(0xdeaddeaddeaddead)
+#define WORK_SET 256
 
 enum { ST_FREE = 0, ST_PUSHED = 1, ST_POPPED = 2, ST_RETIRED = 3 };
 
@@ -47,6 +50,7 @@ struct work {
 	_Atomic uint64_t stop;
 	_Atomic uint64_t canary_bad, double_run, resumed_runs, pops, retires, kills;
 	_Atomic uint64_t die_in_callback; /* a worker kills itself in its callback for this id + 1 */
+	_Atomic uint64_t set[WORK_SET]; /* the hash set: a node's offset per bucket, or 0 */
 };
 
 static inline struct work *work_of(qsbr_domain *d)
@@ -125,19 +129,69 @@ static inline void check_canary(struct work *w, struct snode *n)
 		atomic_fetch_add(&w->canary_bad, 1);
 }
 
+/* A fresh node (ST_PUSHED), or 0 when they ran out. */
+static inline uint64_t work_fresh(qsbr_domain *d)
+{
+	struct work *w = work_of(d);
+	uint64_t id = atomic_fetch_add(&w->next_node, 1), off;
+	struct snode *n;
+
+	if (id >= w->n_nodes)
+		return 0;
+	off = w->nodes_off + id * sizeof(struct snode);
+	n = work_node(d, off);
+	n->id = id;
+	atomic_store_explicit(&n->canary, CANARY_LIVE, memory_order_relaxed);
+	atomic_store_explicit(work_state(d, id), ST_PUSHED, memory_order_relaxed);
+	return off;
+}
+
+/* Unlinked by us: retire it, marking its state around the call. */
+static inline void work_retire(qsbr_domain *d, qsbr_thread *t, uint64_t off)
+{
+	struct work *w = work_of(d);
+	uint64_t id = work_node(d, off)->id;
+
+	atomic_store_explicit(work_state(d, id), ST_POPPED, memory_order_relaxed);
+	atomic_fetch_add(&w->pops, 1);
+	if (qsbr_shared_retire(t, off, WORK_KIND) == 0) {
+		atomic_store_explicit(work_state(d, id), ST_RETIRED, memory_order_relaxed);
+		atomic_fetch_add(&w->retires, 1);
+	}
+}
+
+/* The set: add to an empty bucket, or remove a bucket's node; look one up. */
+static inline void work_set_round(qsbr_domain *d, qsbr_thread *t, uint64_t r)
+{
+	struct work *w = work_of(d);
+	_Atomic uint64_t *b = &w->set[r % WORK_SET];
+	uint64_t cur = atomic_load_explicit(b, memory_order_acquire), off;
+
+	if (cur == 0) {
+		off = work_fresh(d);
+		if (off != 0 && !atomic_compare_exchange_strong_explicit(b, &cur, off, memory_order_release,
+									 memory_order_relaxed))
+			work_retire(d, t, off); /* never published: retired all the same */
+	} else {
+		check_canary(w, work_node(d, cur));
+		if (atomic_compare_exchange_strong_explicit(b, &cur, 0, memory_order_acquire,
+							    memory_order_relaxed))
+			work_retire(d, t, cur);
+	}
+	cur = atomic_load_explicit(&w->set[(r >> 16) % WORK_SET], memory_order_acquire);
+	if (cur != 0)
+		check_canary(w, work_node(d, cur));
+}
+
 /* One round: push a fresh node, pop one and retire it, read a few. */
 static inline void work_round(qsbr_domain *d, qsbr_thread *t, uint64_t *rng)
 {
 	struct work *w = work_of(d);
-	uint64_t id = atomic_fetch_add(&w->next_node, 1), top;
+	uint64_t off = work_fresh(d), top;
 
-	if (id < w->n_nodes) {
-		uint64_t off = w->nodes_off + id * sizeof(struct snode);
+	if (off != 0) {
 		struct snode *n = work_node(d, off);
 
-		n->id = id;
-		atomic_store_explicit(&n->canary, CANARY_LIVE, memory_order_relaxed);
-		atomic_store_explicit(work_state(d, id), ST_PUSHED, memory_order_relaxed);
 		top = atomic_load_explicit(&w->head, memory_order_relaxed);
 		do
 			atomic_store_explicit(&n->next, top, memory_order_relaxed);
@@ -152,12 +206,7 @@ static inline void work_round(qsbr_domain *d, qsbr_thread *t, uint64_t *rng)
 		check_canary(w, n);
 		if (atomic_compare_exchange_weak_explicit(&w->head, &top, next, memory_order_acquire,
 							  memory_order_acquire)) {
-			atomic_store_explicit(work_state(d, n->id), ST_POPPED, memory_order_relaxed);
-			atomic_fetch_add(&w->pops, 1);
-			if (qsbr_shared_retire(t, top, WORK_KIND) == 0) {
-				atomic_store_explicit(work_state(d, n->id), ST_RETIRED, memory_order_relaxed);
-				atomic_fetch_add(&w->retires, 1);
-			}
+			work_retire(d, t, top);
 			break;
 		}
 	}
@@ -170,6 +219,7 @@ static inline void work_round(qsbr_domain *d, qsbr_thread *t, uint64_t *rng)
 		check_canary(w, n);
 		top = atomic_load_explicit(&n->next, memory_order_acquire);
 	}
+	work_set_round(d, t, *rng >> 20);
 }
 
 /* A worker process's life: register, work until told to stop, leave. */
