@@ -93,29 +93,35 @@ static void *advancer(void *arg)
 	return NULL;
 }
 
-static double time_quiescent(qsbr_domain *d, bool moving)
+/* Medians of ns per qsbr_quiescent in the local and the shared domain,
+ * repetitions interleaved; moving: another thread advances both. */
+static void time_quiescent(qsbr_domain *local, qsbr_domain *shared, bool moving, double out[2])
 {
-	double v[MAX_REPS];
-	qsbr_thread *t = qsbr_register(d);
-	pthread_t adv;
+	qsbr_domain *ds[2] = { local, shared };
+	double v[2][MAX_REPS];
+	qsbr_thread *t[2] = { qsbr_register(local), qsbr_register(shared) };
+	pthread_t adv[2];
 
-	if (moving) {
+	for (int k = 0; moving && k < 2; k++) {
 		atomic_store(&stop, false);
-		pthread_create(&adv, NULL, advancer, d);
+		pthread_create(&adv[k], NULL, advancer, ds[k]);
 	}
 	for (int r = 0; r < reps; r++) {
-		uint64_t t0 = bench_now_ns();
+		for (int k = 0; k < 2; k++) {
+			uint64_t t0 = bench_now_ns();
 
-		for (long i = 0; i < iters; i++)
-			qsbr_quiescent(t);
-		v[r] = (double)(bench_now_ns() - t0) / (double)iters;
+			for (long i = 0; i < iters; i++)
+				qsbr_quiescent(t[k]);
+			v[k][r] = (double)(bench_now_ns() - t0) / (double)iters;
+		}
 	}
-	if (moving) {
-		atomic_store(&stop, true);
-		pthread_join(adv, NULL);
+	atomic_store(&stop, true);
+	for (int k = 0; moving && k < 2; k++)
+		pthread_join(adv[k], NULL);
+	for (int k = 0; k < 2; k++) {
+		qsbr_unregister(t[k]);
+		out[k] = bench_median(v[k], (size_t)reps);
 	}
-	qsbr_unregister(t);
-	return bench_median(v, (size_t)reps);
 }
 
 /* ns per object, one repetition: retire OBJECTS objects, then reclaim
@@ -213,7 +219,7 @@ int main(int argc, char **argv)
 	void *mem = region(size);
 	qsbr_domain *local = qsbr_domain_new(&o), *shared;
 	struct obj *local_objs = calloc(OBJECTS, sizeof(struct obj)), *shared_objs;
-	double q[4], r[2], med, worst, p90;
+	double q[2], qm[2], r[2], med, worst, p90;
 
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--reps") == 0 && i + 1 < argc)
@@ -233,17 +239,15 @@ int main(int argc, char **argv)
 	qsbr_shared_kind(shared, 1, shared_free, mem);
 	shared_objs = (struct obj *)(void *)((char *)mem + lib);
 
-	q[0] = time_quiescent(local, false);
-	q[1] = time_quiescent(shared, false);
-	q[2] = time_quiescent(local, true);
-	q[3] = time_quiescent(shared, true);
+	time_quiescent(local, shared, false, q);
+	time_quiescent(local, shared, true, qm);
 	time_retire(local, local_objs, shared, shared_objs, r);
 	time_recovery(shared, &med, &worst, &p90);
 
 	printf("| measure | process-local | shared | ratio |\n| --- | --- | --- | --- |\n");
 	printf("| quiescent, wr_seq still (ns) | %.2f | %.2f | %.2f |\n", q[0], q[1], q[1] / q[0]);
-	printf("| quiescent, wr_seq advancing every 10 us (ns) | %.2f | %.2f | %.2f |\n", q[2], q[3],
-	       q[3] / q[2]);
+	printf("| quiescent, wr_seq advancing every 10 us (ns) | %.2f | %.2f | %.2f |\n", qm[0], qm[1],
+	       qm[1] / qm[0]);
 	printf("| retire + reclaim per object (ns) | %.2f | %.2f | %.2f |\n", r[0], r[1], r[1] / r[0]);
 	printf("\nrecovery over %d kills of an online reader (ms, SIGKILL to the end of a grace period "
 	       "it held): median %.2f, 90th percentile %.2f, worst %.2f\n",
