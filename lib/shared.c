@@ -349,6 +349,21 @@ static void journal_plan(qsbr_domain *d, struct shm *m, uint32_t i, bool dead, b
 	fence_death();
 }
 
+#ifndef NDEBUG
+/* Debug builds: tests/shared.c makes a process die inside a recovery's
+ * step: QSBR_TEST_DIE_PHASE=k kills it once step k's work is done and
+ * before the step is counted, holding the region's lock. */
+static void test_death_point(uint64_t phase)
+{
+	const char *e = getenv("QSBR_TEST_DIE_PHASE");
+
+	if (e != NULL && *e != '\0' && strtoull(e, NULL, 10) == phase)
+		raise(SIGKILL);
+}
+#else
+#define test_death_point(phase) ((void)0)
+#endif
+
 /* Runs the journal's plan from its phase; each step idempotent. */
 static void journal_run(qsbr_domain *d, struct shm *m)
 {
@@ -421,6 +436,7 @@ static void journal_run(qsbr_domain *d, struct shm *m)
 			store_release(&s->owner, 0);
 			break;
 		}
+		test_death_point(j->phase);
 	}
 	fence_death();
 	j->slot = 0;

@@ -536,6 +536,56 @@ static void test_stall_names_slot(void **state)
 	region_end(d, mem);
 }
 
+/* A process that dies holding the region's lock in the middle of each step
+ * of a recovery (here its own leave: unregister with retires pending) leaves
+ * the lock EOWNERDEAD; the next holder finishes the step and the rest, and
+ * every object is reclaimed once.  Debug builds of the library only (the
+ * death point is QSBR_TEST_DIE_PHASE). */
+static void test_death_in_each_step(void **state)
+{
+	(void)state;
+#ifdef NDEBUG
+	skip();
+#else
+	for (uint64_t phase = 0; phase < 6; phase++) {
+		void *mem;
+		qsbr_domain *d = region_new(&mem);
+		qsbr_thread *t;
+		qsbr_shared_info i;
+		int status;
+		pid_t pid = fork();
+
+		assert_true(pid >= 0);
+		if (pid == 0) {
+			qsbr_thread *c = qsbr_register(d);
+			char v[8];
+
+			retire_fresh(d, c, 0, 50);
+			snprintf(v, sizeof(v), "%u", (unsigned)phase);
+			setenv("QSBR_TEST_DIE_PHASE", v, 1);
+			qsbr_unregister(c); /* dies in its leave's step `phase` */
+			_exit(3);
+		}
+		assert_int_equal(waitpid(pid, &status, 0), pid);
+		assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+		t = qsbr_register(d);
+		i = info_of(d); /* the lock: EOWNERDEAD, repaired */
+		assert_int_equal(i.repairs, 1);
+		assert_int_equal(i.threads, 1); /* the leave was finished */
+		assert_int_equal(i.deaths, 0);  /* it was a leave, not a death */
+		reclaim_until_freed(d, t, 0, 50);
+		assert_int_equal(freed_count(d, 0, 50), 50);
+		assert_int_equal(atomic_load(&work_of(d)->double_run), 0);
+		i = info_of(d);
+		assert_int_equal(i.orphans, 0);
+		assert_int_equal(i.retired, 50);
+		assert_int_equal(i.reclaimed, 50);
+		qsbr_unregister(t);
+		region_end(d, mem);
+	}
+#endif
+}
+
 /* The forking thread's handle is its parent's slot no more in the child: its
  * next quiescent state takes a slot of its own. */
 static void test_fork_child_slot(void **state)
@@ -782,6 +832,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_death_reaped),
 		cmocka_unit_test(test_death_zombie),
 		cmocka_unit_test(test_death_in_callback),
+		cmocka_unit_test(test_death_in_each_step),
 		cmocka_unit_test(test_fork_child_slot),
 		cmocka_unit_test(test_stall_names_slot),
 	};
