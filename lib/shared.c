@@ -157,6 +157,7 @@ struct shm {
 		void *arg;
 	} kinds[QSBR_SHARED_KINDS];
 	au64 probe_at_ms;
+	uint64_t user_lo, user_span; /* retires: offsets user_lo .. + user_span */
 	struct shm *next;       /* the process's views (views_lock) */
 };
 
@@ -225,25 +226,40 @@ static pid_t identity_pid(uint64_t id)
 	return (pid_t)((id >> START_BITS) & ((UINT64_C(1) << PID_BITS) - 1));
 }
 
+/* This process's identity, computed once per process (a fork child
+ * forgets its parent's): 0 while unknown. */
+static au64 self_id;
+static pthread_once_t self_once = PTHREAD_ONCE_INIT;
+
+static void self_forget(void)
+{
+	store_relaxed(&self_id, 0); /* the child's only thread */
+}
+
+static void self_init(void)
+{
+	pthread_atfork(NULL, NULL, self_forget);
+}
+
 /* This process's identity (0 on a pid too large to encode). */
 static uint64_t self_identity(void)
 {
-	static au64 cached;
-	static _Atomic pid_t cached_pid;
-	pid_t pid = getpid();
-	uint64_t start = 0;
+	/* Relaxed: threads that race compute the same value. */
+	uint64_t id = load_relaxed(&self_id), start = 0;
+	pid_t pid;
 	char state;
 
-	/* Relaxed: each thread recomputes the same value at worst. */
-	if (load_relaxed(&cached_pid) == pid)
-		return load_relaxed(&cached);
+	if (id != 0)
+		return id;
+	pthread_once(&self_once, self_init);
+	pid = getpid();
 	if ((uint64_t)pid >> PID_BITS != 0)
 		return 0;
 	if (!proc_stat(pid, &state, &start))
 		start = 0; /* no /proc: pids alone (docs/api.md) */
-	store_relaxed(&cached, identity(pid, start));
-	store_relaxed(&cached_pid, pid);
-	return identity(pid, start);
+	id = identity(pid, start);
+	store_relaxed(&self_id, id);
+	return id;
 }
 
 /* Is the participant id (not ours) dead?  Unsure counts as alive. */
@@ -253,9 +269,8 @@ static bool is_dead(uint64_t id)
 	uint64_t start;
 	char state;
 
-	if (pid == getpid())
-		return (id & ((UINT64_C(1) << START_BITS) - 1)) !=
-		       (self_identity() & ((UINT64_C(1) << START_BITS) - 1));
+	if (pid == identity_pid(self_identity()))
+		return id != self_identity(); /* an earlier process with our pid */
 	if (kill(pid, 0) != 0 && errno == ESRCH)
 		return true;
 	if (!proc_stat(pid, &state, &start))
@@ -492,9 +507,9 @@ size_t qsbr_shared_recover(qsbr_domain *d)
 }
 
 /* Every QSBR_SHARED_SWEEP_MS, one caller of any process checks everyone. */
-static void sweep_due(qsbr_domain *d, struct shm *m)
+static void sweep_due(qsbr_domain *d, struct shm *m, uint64_t now)
 {
-	uint64_t now = qsbr__now_ms(), at = load_relaxed(&m->h->sweep_at_ms);
+	uint64_t at = load_relaxed(&m->h->sweep_at_ms);
 
 	if (now - at < QSBR_SHARED_SWEEP_MS)
 		return;
@@ -509,13 +524,15 @@ bool qsbr__shm_holder(qsbr_domain *d, const au64 *seq)
 {
 	struct shm *m = d->shm;
 	const struct shm_slot *s = (const struct shm_slot *)(const void *)seq;
-	uint64_t now = qsbr__now_ms(), at = load_relaxed(&m->probe_at_ms), id;
+	uint64_t id = load_relaxed(&s->owner), now, at;
 
-	sweep_due(d, m);
-	if (now - at < QSBR_SHARED_PROBE_MS || !cas_strong_relaxed(&m->probe_at_ms, &at, now))
-		return false;
-	id = load_relaxed(&s->owner);
-	if (id == 0 || id == self_identity() || !is_dead(id))
+	if (id == 0 || id == self_identity())
+		return false; /* one of our threads: alive */
+	now = qsbr__now_ms();
+	at = load_relaxed(&m->probe_at_ms);
+	sweep_due(d, m, now);
+	if (now - at < QSBR_SHARED_PROBE_MS || !cas_strong_relaxed(&m->probe_at_ms, &at, now) ||
+	    !is_dead(id))
 		return false;
 	return depart(d, m, slot_index(m, s), id, true);
 }
@@ -693,7 +710,8 @@ static inline bool run_one(qsbr_thread *t, struct shm *m, struct shm_slot *s, ui
 			   uint64_t fork_gen)
 {
 	qsbr_shared_node *n = node_at(m, x);
-	unsigned flags = (n->state & NODE_PHASE) == NODE_RESUME ? QSBR_SHARED_RESUMED : 0;
+	/* Only the orphan list holds objects to resume. */
+	unsigned flags = orphan && (n->state & NODE_PHASE) == NODE_RESUME ? QSBR_SHARED_RESUMED : 0;
 	uint32_t kind = n->kind;
 	uint64_t next = n->next;
 
@@ -721,7 +739,7 @@ static inline bool run_one(qsbr_thread *t, struct shm *m, struct shm_slot *s, ui
 	fence_death();
 	store_relaxed(&s->running, 0);
 	add_relaxed_owner(&s->n_reclaimed, 1);
-	if (flags != 0)
+	if (orphan && flags != 0)
 		fetch_add_relaxed(&m->h->resumed, 1);
 	return true;
 }
@@ -805,12 +823,12 @@ size_t qsbr__shm_reclaim(qsbr_thread *t, size_t orphans, bool advance)
 	}
 	qsbr__callbacks_leave(&frame);
 	qsbr__lists_unpin(t);
-	sweep_due(d, m);
+	sweep_due(d, m, qsbr__now_ms());
 	return ran + reclaim_orphans(t, orphans);
 }
 
 /* qsbr_shared_retire's push, t's lists pinned (online is a pin). */
-static void shm_append(qsbr_thread *t, uint64_t off, uint32_t kind)
+static inline __attribute__((always_inline)) void shm_append(qsbr_thread *t, uint64_t off, uint32_t kind)
 {
 	struct shm *m = t->d->shm;
 	struct shm_slot *s = t->shm_slot;
@@ -834,32 +852,52 @@ static void shm_append(qsbr_thread *t, uint64_t off, uint32_t kind)
 	t->shm_open_n++;
 }
 
+/* A full batch gets its goal, and what is reached runs (not from a
+ * callback: the running reclaim does that). */
+static void batch_full(qsbr_thread *t)
+{
+	if (!qsbr__in_callback())
+		qsbr__shm_reclaim(t, SHARED_BATCH, false);
+}
+
+/* qsbr_shared_retire without a slot (a fork child) or offline: the lists
+ * may be a stealer's (retire.c's qsbr__steal hands them over), so take
+ * them back first, as qsbr_retire_node does. */
+static int __attribute__((noinline)) retire_slow(qsbr_thread *t, uint64_t off, uint32_t kind)
+{
+	bool offline;
+
+	if (t->shm_slot == NULL && !qsbr__shm_claim(t))
+		return EAGAIN;
+	offline = load_relaxed(&t->seq) == 0; /* own field */
+	if (offline)
+		qsbr__lists_pin(t);
+	shm_append(t, off, kind);
+	if (t->shm_open_n >= SHARED_BATCH)
+		batch_full(t);
+	if (offline)
+		qsbr__lists_unpin(t);
+	return 0;
+}
+
 int qsbr_shared_retire(qsbr_thread *t, uint64_t off, uint32_t kind)
 {
 	struct shm *m;
-	bool offline;
 
-	if (t == NULL || t->d->shm == NULL)
+	if (t == NULL || (m = t->d->shm) == NULL)
 		return EINVAL;
 	CHECK_OWNER(t, "qsbr_shared_retire");
-	m = t->d->shm;
-	/* Acquire pairs with the release store in qsbr_shared_kind. */
+	/* Acquire pairs with the release store in qsbr_shared_kind.  off is
+	 * in the caller's part when off - user_lo does not pass user_span
+	 * (below user_lo, it wraps). */
 	if (kind >= QSBR_SHARED_KINDS || load_acquire(&m->kinds[kind].fn) == NULL || off % 8 != 0 ||
-	    off < m->h->lib_bytes || off > m->h->size - sizeof(qsbr_shared_node))
+	    off - m->user_lo > m->user_span)
 		return EINVAL;
-	if (t->shm_slot == NULL && !qsbr__shm_claim(t))
-		return EAGAIN;
-	/* Own field.  Offline, the lists may be a stealer's (retire.c's
-	 * qsbr__steal hands them over): take them back first, as
-	 * qsbr_retire_node does. */
-	offline = load_relaxed(&t->seq) == 0;
-	if (QSBR__UNLIKELY(offline))
-		qsbr__lists_pin(t);
+	if (QSBR__UNLIKELY(t->shm_slot == NULL || load_relaxed(&t->seq) == 0))
+		return retire_slow(t, off, kind);
 	shm_append(t, off, kind);
-	if (t->shm_open_n >= SHARED_BATCH && !qsbr__in_callback())
-		qsbr__shm_reclaim(t, SHARED_BATCH, false);
-	if (QSBR__UNLIKELY(offline))
-		qsbr__lists_unpin(t);
+	if (QSBR__UNLIKELY(t->shm_open_n >= SHARED_BATCH))
+		batch_full(t);
 	return 0;
 }
 
@@ -1017,6 +1055,12 @@ static struct shm *view_new(qsbr_domain *d, void *mem)
 	m->slots = (struct shm_slot *)(void *)((char *)mem + h->slots_off);
 	m->mask = (au64 *)(void *)((char *)mem + h->mask_off);
 	m->groups = (au64 *)(void *)((char *)mem + h->groups_off);
+	m->user_lo = h->lib_bytes;
+	m->user_span = h->size - sizeof(qsbr_shared_node) - h->lib_bytes;
+	if (h->size < h->lib_bytes + sizeof(qsbr_shared_node)) { /* no room for the caller */
+		m->user_lo = UINT64_MAX;
+		m->user_span = 0;
+	}
 	atomic_init(&m->dummy_mask, 0);
 	atomic_init(&m->dummy_group, 0);
 	m->next = views;
