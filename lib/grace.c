@@ -32,7 +32,7 @@ void qsbr__publish(qsbr_thread *t)
  * (errno EAGAIN) when the region has no free slot. */
 static bool has_slot(qsbr_thread *t)
 {
-	return t->d->shm == NULL || t->shm_slot != NULL || qsbr__shm_claim(t);
+	return t->d->shm == NULL || load_relaxed(&t->shm_slot) != NULL || qsbr__shm_claim(t);
 }
 
 void qsbr__quiescent_slow(qsbr_thread *t)
@@ -47,7 +47,7 @@ void qsbr__quiescent_slow(qsbr_thread *t)
 		QSBR_ASSERT(false, "qsbr_quiescent: the thread is offline; call qsbr_attach first");
 		return; /* release builds: stay offline */
 	}
-	if (t->d->shm != NULL && t->shm_slot == NULL) {
+	if (t->d->shm != NULL && load_relaxed(&t->shm_slot) == NULL) {
 		/* Online here, not yet in the region: join it. */
 		if (!has_slot(t))
 			return;

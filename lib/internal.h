@@ -147,7 +147,8 @@ struct qsbr_thread {
 	struct qsbr_thread *next_free; /* registry free list, under reg_lock */
 	struct qsbr_thread *tls_next;  /* the owner's other handles (registry.c) */
 	struct pool_cache *pool_caches; /* this thread's pool caches (pool.c) */
-	struct shm_slot *shm_slot; /* its region slot in a shared domain, or NULL */
+	struct shm_slot *_Atomic shm_slot; /* its region slot in a shared domain, or NULL:
+				 * the owner's, read by others as a hint (relaxed) */
 	uint32_t shm_open_n;       /* its region retires without a goal yet */
 	uint32_t shm_head, shm_len; /* shm_goals: the goals of the closed ones */
 	struct shm_goal {

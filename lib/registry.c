@@ -202,7 +202,7 @@ qsbr_thread *qsbr_register(qsbr_domain *d)
 		return NULL;
 	}
 	/* A shared domain's thread holds a region slot too (shared.c). */
-	t->shm_slot = NULL;
+	store_relaxed(&t->shm_slot, NULL);
 	if (d->shm != NULL && !qsbr__shm_claim(t)) {
 		t->next_free = d->free_slots;
 		d->free_slots = t;

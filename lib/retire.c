@@ -164,7 +164,7 @@ bool qsbr__steal(qsbr_thread *t)
 	if (!cas_strong_acquire(&t->lists, &expected, LISTS_TAKEN))
 		return false;
 	flush_as(t, GOAL_STOLEN); /* R3 for the open batch */
-	if (t->shm_slot != NULL)
+	if (load_relaxed(&t->shm_slot) != NULL)
 		qsbr__shm_hand_over(t); /* its region list, to the orphans */
 	/* Release pairs with qsbr__lists_pin's acquire. */
 	store_release(&t->lists, LISTS_FREE);

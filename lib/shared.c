@@ -568,7 +568,7 @@ static bool claim_once(struct shm *m, qsbr_thread *t, uint64_t me)
 		/* Acquire pairs with the release store of owner 0 when the slot
 		 * was last freed (journal_run): we find it reset. */
 		if (load_relaxed(&s->owner) == 0 && cas_strong_acquire(&s->owner, &free_id, me)) {
-			t->shm_slot = s;
+			store_relaxed(&t->shm_slot, s);
 			t->pub = &s->seq;
 			t->mask_word = &m->mask[i / 64];
 			t->mask_bit = UINT64_C(1) << (i % 64);
@@ -605,7 +605,7 @@ static void slotless(qsbr_thread *t)
 {
 	struct shm *m = t->d->shm;
 
-	t->shm_slot = NULL;
+	store_relaxed(&t->shm_slot, NULL);
 	t->pub = &t->seq;
 	t->mask_word = &m->dummy_mask;
 	t->group_online = &m->dummy_group;
@@ -617,7 +617,7 @@ static void slotless(qsbr_thread *t)
 void qsbr__shm_leave(qsbr_thread *t)
 {
 	struct shm *m = t->d->shm;
-	struct shm_slot *s = t->shm_slot;
+	struct shm_slot *s = load_relaxed(&t->shm_slot);
 
 	if (s == NULL)
 		return;
@@ -629,7 +629,7 @@ void qsbr__shm_leave(qsbr_thread *t)
  * retiring): the steal that follows decides. */
 bool qsbr__shm_holds(const qsbr_thread *t)
 {
-	const struct shm_slot *s = t->shm_slot;
+	const struct shm_slot *s = load_relaxed(&t->shm_slot);
 
 	return s != NULL && load_relaxed(&s->head) != 0;
 }
@@ -638,7 +638,7 @@ bool qsbr__shm_holds(const qsbr_thread *t)
  * tells idle holders by it).  Any thread; a hint. */
 uint64_t qsbr__shm_progress(const qsbr_thread *t)
 {
-	const struct shm_slot *s = t->shm_slot;
+	const struct shm_slot *s = load_relaxed(&t->shm_slot);
 
 	return s != NULL ? load_relaxed(&s->n_retired) : 0;
 }
@@ -649,7 +649,7 @@ uint64_t qsbr__shm_progress(const qsbr_thread *t)
 void qsbr__shm_hand_over(qsbr_thread *t)
 {
 	struct shm *m = t->d->shm;
-	struct shm_slot *s = t->shm_slot;
+	struct shm_slot *s = load_relaxed(&t->shm_slot);
 
 	if (s == NULL || load_relaxed(&s->head) == 0)
 		return;
@@ -775,7 +775,7 @@ static size_t reclaim_orphans(qsbr_thread *t, size_t max)
 			region_unlock(m);
 			continue;
 		}
-		if (!run_one(t, m, t->shm_slot, x, true, gen)) { /* unlocks */
+		if (!run_one(t, m, load_relaxed(&t->shm_slot), x, true, gen)) { /* unlocks */
 			qsbr__callbacks_leave(&frame);
 			return ran; /* a callback forked: this is the child */
 		}
@@ -792,7 +792,7 @@ size_t qsbr__shm_reclaim(qsbr_thread *t, size_t orphans, bool advance)
 {
 	qsbr_domain *d = t->d;
 	struct shm *m = d->shm;
-	struct shm_slot *s = t->shm_slot;
+	struct shm_slot *s = load_relaxed(&t->shm_slot);
 	uint64_t gen = qsbr__fork_generation();
 	struct running frame;
 	size_t ran = 0;
@@ -831,7 +831,7 @@ size_t qsbr__shm_reclaim(qsbr_thread *t, size_t orphans, bool advance)
 static inline __attribute__((always_inline)) void shm_append(qsbr_thread *t, uint64_t off, uint32_t kind)
 {
 	struct shm *m = t->d->shm;
-	struct shm_slot *s = t->shm_slot;
+	struct shm_slot *s = load_relaxed(&t->shm_slot);
 	qsbr_shared_node *n = node_at(m, off);
 	uint64_t tail;
 
@@ -867,7 +867,7 @@ static int __attribute__((noinline)) retire_slow(qsbr_thread *t, uint64_t off, u
 {
 	bool offline;
 
-	if (t->shm_slot == NULL && !qsbr__shm_claim(t))
+	if (load_relaxed(&t->shm_slot) == NULL && !qsbr__shm_claim(t))
 		return EAGAIN;
 	offline = load_relaxed(&t->seq) == 0; /* own field */
 	if (offline)
@@ -893,7 +893,7 @@ int qsbr_shared_retire(qsbr_thread *t, uint64_t off, uint32_t kind)
 	if (kind >= QSBR_SHARED_KINDS || load_acquire(&m->kinds[kind].fn) == NULL || off % 8 != 0 ||
 	    off - m->user_lo > m->user_span)
 		return EINVAL;
-	if (QSBR__UNLIKELY(t->shm_slot == NULL || load_relaxed(&t->seq) == 0))
+	if (QSBR__UNLIKELY(load_relaxed(&t->shm_slot) == NULL || load_relaxed(&t->seq) == 0))
 		return retire_slow(t, off, kind);
 	shm_append(t, off, kind);
 	if (QSBR__UNLIKELY(t->shm_open_n >= SHARED_BATCH))
@@ -908,9 +908,11 @@ struct shm_barrier {
 static bool own_list_empty(void *arg)
 {
 	qsbr_thread *t = ((struct shm_barrier *)arg)->t;
+	struct shm_slot *s;
 
 	qsbr__shm_reclaim(t, SHARED_BATCH, true);
-	return t->shm_slot == NULL || load_relaxed(&t->shm_slot->head) == 0;
+	s = load_relaxed(&t->shm_slot);
+	return s == NULL || load_relaxed(&s->head) == 0;
 }
 
 /* qsbr_barrier's part in a region: everything t retired there has run. */
