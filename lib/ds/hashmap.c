@@ -66,8 +66,9 @@
  *     [2^(s+5), 2^(s+6)): those that exist only while log2 >= s + 6.
  *  H4 Shrinking.  One thread at a time (the shrink word) lowers log2 from k
  *     to k - 1 and takes a goal; no segment of level k may be used by a
- *     grow until it is done.  Once the goal is passed (qsbr_poll, at a
- *     later remove of any thread), no call that read the old log2 runs
+ *     grow until it is done (a grow calls off a shrink that still waits
+ *     for its goal: nothing changed yet but log2).  Once the goal is
+ *     passed (qsbr_poll, at a later remove of any thread), no call that read the old log2 runs
  *     any more, so nobody starts from a bucket of level k or claims one:
  *     each of those READY dummies is marked (M1) and unlinked by a walk from
  *     its parent; then the segment leaves the directory and is retired
@@ -564,13 +565,20 @@ static void grow_to(qsbr_hashmap *m, uint64_t n)
 		unsigned max = load_relaxed(&m->max_log2), min = load_relaxed(&m->min_log2), want = log2;
 		uint64_t load = load_relaxed(&m->load);
 
-		if (load_relaxed(&m->shrink_state) != SHRINK_IDLE &&
-		    load_relaxed(&m->shrink_level) - 1 < max)
-			max = load_relaxed(&m->shrink_level) - 1;
+		uint32_t state = load_relaxed(&m->shrink_state);
+
 		while (want < max && n > (load << want))
 			want++;
 		if (want < min && min <= max)
 			want = min;
+		if (want <= log2)
+			return;
+		/* H4: a shrink waiting for its goal has changed nothing but
+		 * log2: call it off.  Relaxed: the log2 CAS below orders. */
+		if (state == SHRINK_WAITING && cas_strong_relaxed(&m->shrink_state, &state, SHRINK_IDLE))
+			state = SHRINK_IDLE;
+		if (state != SHRINK_IDLE && load_relaxed(&m->shrink_level) - 1 < want)
+			want = load_relaxed(&m->shrink_level) - 1; /* dismantling: stay below */
 		if (want <= log2)
 			return;
 		/* H2: log2 publishes nothing (release: the helper's form).
