@@ -2,6 +2,7 @@
 /* Sequential semantics of the intrusive calls of qsbr/hashmap.h: adds that
  * never allocate, replace, conditional remove, iteration, the resize policy
  * (shrinking gives bucket memory back), errors and allocation failures. */
+#include <stdatomic.h>
 #include <stdio.h>
 
 #include <qsbr/hashmap.h>
@@ -15,7 +16,7 @@ struct obj {
 	qsbr_hashmap_node node;
 };
 
-static long objs_freed;
+static atomic_long objs_freed; /* callbacks may run on the helper thread */
 
 static struct obj *obj_of(const qsbr_hashmap_node *n)
 {
@@ -36,7 +37,7 @@ static struct obj *obj_new(uint64_t key, uint64_t version)
 static void obj_free(qsbr_node *qn)
 {
 	free(obj_of((qsbr_hashmap_node *)(void *)((char *)qn - offsetof(qsbr_hashmap_node, retire))));
-	objs_freed++;
+	atomic_fetch_add(&objs_freed, 1);
 }
 
 static void obj_retire(struct env *e, qsbr_hashmap_node *n)
@@ -101,7 +102,7 @@ static void test_basic(void **state)
 	uint64_t k = 1;
 	qsbr_stats before = stats_of(e->d);
 
-	objs_freed = 0;
+	atomic_store(&objs_freed, 0);
 	assert_non_null(m);
 	assert_null(find(m, e, 1));
 	assert_ptr_equal(add(m, e, a), &a->node);
@@ -123,7 +124,7 @@ static void test_basic(void **state)
 	assert_ptr_equal(add(m, e, b), &b->node);
 	assert_int_equal(qsbr_hashmap_size(m), 1);
 	qsbr_barrier(e->t);
-	assert_int_equal(objs_freed, 2);
+	assert_int_equal(atomic_load(&objs_freed), 2);
 	assert_int_equal(stats_of(e->d).retired - before.retired, 2); /* the caller's two */
 	assert_int_equal(delete_all(m), 1);
 }
