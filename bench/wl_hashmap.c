@@ -33,6 +33,9 @@
 #include "rc.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <time.h>
+
 #include <qsbr/hashmap.h> /* qsbr_hashmap_hash64 for every side */
 
 #if defined(RC_BACKEND_QSBR)
@@ -42,7 +45,6 @@
 #define MAP_NAME "lfht"
 #elif defined(RC_BACKEND_CK)
 #include <ck_hs.h>
-#include <pthread.h>
 #define MAP_NAME "ck_hs"
 #else
 #error "wl_hashmap.c: RC_BACKEND_QSBR, RC_BACKEND_URCU or RC_BACKEND_CK"
@@ -459,4 +461,58 @@ void RC_SYM(wl_hashmap_register)(int64_t keys)
 
 	bench_mix_args(b, keys);
 	bench_thread_counts(b, true);
+}
+
+/* ---- Growth (hashmap-grow) ------------------------------------------------ */
+
+struct grower {
+	uint64_t keys;
+	unsigned id, threads;
+};
+
+/* Thread id adds keys id, id + threads, ... below keys, one operation
+ * between two quiescent states as above. */
+static void *grow_thread(void *arg)
+{
+	const struct grower *g = arg;
+	rc_thread t;
+
+	rc_thread_init(&t, dom);
+	for (uint64_t k = g->id; k < g->keys; k += g->threads) {
+		rc_read_begin(&t);
+		map_insert(&t, k);
+		rc_read_end(&t);
+		rc_quiescent(&t);
+	}
+	rc_thread_fini(&t);
+	return NULL;
+}
+
+/* Grows an empty map to keys entries with threads threads (at most 64);
+ * returns the seconds it took and the entries counted after.  The map is
+ * left for the process's exit. */
+double RC_SYM(wl_hashmap_grow)(uint64_t keys, unsigned threads, uint64_t *entries)
+{
+	struct grower g[64];
+	pthread_t th[64];
+	struct timespec a, b;
+	rc_thread t;
+
+	dom = rc_domain_new();
+	map_create();
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	for (unsigned i = 0; i < threads; i++) {
+		g[i] = (struct grower){ keys, i, threads };
+		if (pthread_create(&th[i], NULL, grow_thread, &g[i]) != 0)
+			abort();
+	}
+	for (unsigned i = 0; i < threads; i++)
+		pthread_join(th[i], NULL);
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	rc_thread_init(&t, dom); /* lfht counts from a registered reader */
+	rc_read_begin(&t);
+	*entries = map_size();
+	rc_read_end(&t);
+	rc_thread_fini(&t);
+	return (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) * 1e-9;
 }
