@@ -49,8 +49,8 @@ typedef struct qsbr_hashmap_node {
 
 /* Whether node n holds key (whatever the caller passed as key).  Called by
  * map calls in the calling thread, only on nodes whose hash equals the
- * call's, that were in the map during the call; must not call into the
- * map. */
+ * call's (but maybe for its top bit), that were in the map during the call;
+ * must not call into the map. */
 typedef bool qsbr_hashmap_match_fn(const qsbr_hashmap_node *n, const void *key);
 
 /* New empty intrusive map whose calls take handles of domain d, with

@@ -33,16 +33,8 @@
  */
 #include <qsbr/hashmap.h>
 
+#include "hashmap_obj.h"
 #include "stress_common.h"
-
-#define ALIVE UINT64_C(0xa11fe)
-#define DEAD UINT64_C(0xdead)
-
-struct obj {
-	qsbr_hashmap_node node;
-	uint64_t key, version;
-	_Atomic uint64_t magic;
-};
 
 struct worker {
 	struct stress_thread st;
@@ -59,11 +51,6 @@ static unsigned nthreads;
 static atomic_ulong freed;
 static atomic_size_t buckets_min = SIZE_MAX, buckets_max;
 
-static struct obj *obj_of(const qsbr_hashmap_node *n)
-{
-	return (struct obj *)(void *)(uintptr_t)n; /* node first */
-}
-
 static struct obj *obj_new(uint64_t key, uint64_t version)
 {
 	struct obj *o = malloc(sizeof(*o));
@@ -74,46 +61,25 @@ static struct obj *obj_new(uint64_t key, uint64_t version)
 	}
 	o->key = key;
 	o->version = version;
-	atomic_store_explicit(&o->magic, ALIVE, memory_order_relaxed);
+	atomic_store_explicit(&o->magic, OBJ_ALIVE, memory_order_relaxed);
 	return o;
 }
 
 /* The retire callback: marks the object, then frees it. */
 static void obj_free(qsbr_node *qn)
 {
-	struct obj *o = obj_of((qsbr_hashmap_node *)(void *)((char *)qn - offsetof(qsbr_hashmap_node, retire)));
+	struct obj *o = obj_of_retire(qn);
 
-	atomic_store_explicit(&o->magic, DEAD, memory_order_relaxed);
+	atomic_store_explicit(&o->magic, OBJ_DEAD, memory_order_relaxed);
 	free(o);
 	atomic_fetch_add_explicit(&freed, 1, memory_order_relaxed);
-}
-
-static bool match_key(const qsbr_hashmap_node *n, const void *key)
-{
-	return obj_of(n)->key == *(const uint64_t *)key;
-}
-
-struct kv {
-	uint64_t key, version;
-};
-
-static bool match_version(const qsbr_hashmap_node *n, const void *key)
-{
-	const struct kv *kv = key;
-
-	return obj_of(n)->key == kv->key && obj_of(n)->version == kv->version;
-}
-
-static uint64_t hash_of(uint64_t key)
-{
-	return qsbr_hashmap_hash64(key);
 }
 
 static void check_alive(const qsbr_hashmap_node *n, const char *what)
 {
 	uint64_t magic = atomic_load_explicit(&obj_of(n)->magic, memory_order_relaxed);
 
-	CHECK(magic == ALIVE, "%s returned a node whose magic is %#" PRIx64, what, magic);
+	CHECK(magic == OBJ_ALIVE, "%s returned a node whose magic is %#" PRIx64, what, magic);
 }
 
 static void retire(struct worker *w, struct obj *o)
@@ -291,7 +257,7 @@ static void *grow(void *arg)
 		struct obj *o = &g->objs[i];
 
 		o->key = k;
-		atomic_store_explicit(&o->magic, ALIVE, memory_order_relaxed);
+		atomic_store_explicit(&o->magic, OBJ_ALIVE, memory_order_relaxed);
 		CHECK(qsbr_hashmap_add_unique(map, g->st.t, hash_of(k), match_key, &k, &o->node) ==
 			      &o->node,
 		      "add_unique of new key %" PRIu64 " failed", k);

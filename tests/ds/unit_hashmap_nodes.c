@@ -7,21 +7,10 @@
 
 #include <qsbr/hashmap.h>
 
+#include "hashmap_obj.h"
 #include "unit_common.h"
 
-/* The caller's object: a key, a version, and the map's node. */
-struct obj {
-	uint64_t key;
-	uint64_t version;
-	qsbr_hashmap_node node;
-};
-
 static atomic_long objs_freed; /* callbacks may run on the helper thread */
-
-static struct obj *obj_of(const qsbr_hashmap_node *n)
-{
-	return (struct obj *)(void *)((char *)(uintptr_t)n - offsetof(struct obj, node));
-}
 
 static struct obj *obj_new(uint64_t key, uint64_t version)
 {
@@ -36,35 +25,13 @@ static struct obj *obj_new(uint64_t key, uint64_t version)
 /* One retire frees node and object. */
 static void obj_free(qsbr_node *qn)
 {
-	free(obj_of((qsbr_hashmap_node *)(void *)((char *)qn - offsetof(qsbr_hashmap_node, retire))));
+	free(obj_of_retire(qn));
 	atomic_fetch_add(&objs_freed, 1);
 }
 
 static void obj_retire(struct env *e, qsbr_hashmap_node *n)
 {
 	qsbr_retire_node(e->t, &n->retire, obj_free);
-}
-
-static bool match_key(const qsbr_hashmap_node *n, const void *key)
-{
-	return obj_of(n)->key == *(const uint64_t *)key;
-}
-
-/* A conditional match: the key, at the version given. */
-struct kv {
-	uint64_t key, version;
-};
-
-static bool match_version(const qsbr_hashmap_node *n, const void *key)
-{
-	const struct kv *kv = key;
-
-	return obj_of(n)->key == kv->key && obj_of(n)->version == kv->version;
-}
-
-static uint64_t hash_of(uint64_t key)
-{
-	return qsbr_hashmap_hash64(key);
 }
 
 static qsbr_hashmap_node *add(qsbr_hashmap *m, struct env *e, struct obj *o)
