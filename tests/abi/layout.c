@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include <qsbr.h>
+#include <qsbr/hashmap.h>
 #include <qsbr/pool.h>
 
 static int failed;
@@ -95,6 +96,11 @@ int main(void)
 	OFF(qsbr_pool_stats, thread_cached, 56);
 	OFF(qsbr_pool_stats, cache_max, 64);
 	OFF(qsbr_pool_stats, reserved, 72);
+
+	SIZE(qsbr_hashmap_node, 32);
+	OFF(qsbr_hashmap_node, link_, 0);
+	OFF(qsbr_hashmap_node, order_, 8);
+	OFF(qsbr_hashmap_node, retire, 16);
 
 	SIZE(struct qsbr__thread_head, 16);
 	OFF(struct qsbr__thread_head, seq, 0);
