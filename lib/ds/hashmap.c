@@ -74,6 +74,13 @@
  *     its parent; then the segment leaves the directory and is retired
  *     whole: walkers that passed a dummy of it hold it until their next
  *     quiescent state.
+ *  H5 Sweeping.  Lookups walk from an ancestor while a bucket has no dummy
+ *     (H2), twice as far per missing level: after a doubling, until updates
+ *     have used every new bucket.  So each growth check of an add also
+ *     links the dummies of the next SWEEP buckets not yet swept (the swept
+ *     word, a cursor that only CASes forward, lowered by a shrink), and the
+ *     buckets of a grown map get their dummies after about as many adds as
+ *     there are new buckets: well before the next doubling.
  *
  * Size: each thread handle adds to one of SHARDS counters (picked by hashing
  * the handle's address), so updates from different threads rarely share a
@@ -98,6 +105,7 @@
 #define NSEGS (MAX_LOG2 - SEG0_LOG2 + 1)
 #define SHARDS 16
 #define CHECK_EVERY 16
+#define SWEEP 32 /* buckets a check links (H5) */
 
 #define MARK ((uintptr_t)1)  /* in a node's own link: deleted (M1) */
 #define READY ((uintptr_t)2) /* in a dummy's own link: linked (H1) */
@@ -160,6 +168,7 @@ struct qsbr_hashmap {
 	au32 shrink_level; /* the log2 being taken away */
 	au64 shrink_goal;
 	au64 seg_bytes;
+	au64 swept; /* H5: buckets below this one were swept */
 
 	struct shard count[SHARDS];
 };
@@ -615,8 +624,10 @@ static void shrink_level(qsbr_hashmap *m, qsbr_thread *t, unsigned k)
 			continue;
 		/* L1: acquire, pairs with the release CAS that wrote it. */
 		raw = load_acquire(&bk[i].next);
-		/* M1: mark the dummy; acquire on failure too, as in take_out.
-		 * Weak: a spurious failure tries again. */
+		/* M1: mark the dummy.  Acquire, on failure too: pairs with
+		 * the release CAS of an insert behind the dummy, whose node
+		 * the unlink below hands on (L1).  Weak: a spurious failure
+		 * tries again. */
 		while (!(raw & MARK) && !cas_weak_acquire(&bk[i].next, &raw, raw | MARK))
 			;
 		walk(m, t, parent_of(b), &(struct mkey){ so_dummy(b), NULL, NULL }, &after);
@@ -635,6 +646,7 @@ static void shrink_check(qsbr_hashmap *m, qsbr_thread *t, uint64_t n)
 	/* H4: acquire, pairs with the release store of SHRINK_WAITING: the
 	 * goal and level are visible. */
 	uint32_t state = load_acquire(&m->shrink_state);
+	uint64_t swept;
 	unsigned log2;
 
 	if (state == SHRINK_WAITING) {
@@ -663,9 +675,30 @@ static void shrink_check(qsbr_hashmap *m, qsbr_thread *t, uint64_t n)
 		store_release(&m->shrink_state, SHRINK_IDLE); /* pairs as above */
 		return;
 	}
+	/* H5: the buckets taken away are to be swept again if the map
+	 * grows back.  Relaxed, as in sweep. */
+	swept = load_relaxed(&m->swept);
+	while (swept > (UINT64_C(1) << (log2 - 1)) &&
+	       !cas_weak_relaxed(&m->swept, &swept, UINT64_C(1) << (log2 - 1)))
+		;
 	store_relaxed(&m->shrink_goal, qsbr_advance(m->d));
 	/* H4: release, pairs with the acquire load at the top. */
 	store_release(&m->shrink_state, SHRINK_WAITING);
+}
+
+/* H5: links the dummies of the next SWEEP buckets not swept yet. */
+static void sweep(qsbr_hashmap *m, qsbr_thread *t)
+{
+	uint64_t size = UINT64_C(1) << load_relaxed(&m->log2);
+	uint64_t lo = load_relaxed(&m->swept);
+
+	/* H5: relaxed, the cursor publishes nothing (bucket_start does). */
+	do {
+		if (lo >= size)
+			return;
+	} while (!cas_weak_relaxed(&m->swept, &lo, lo + SWEEP));
+	for (uint64_t b = lo; b < lo + SWEEP && b < size; b++)
+		bucket_start(m, t, b);
 }
 
 /* One entry more (add) or less. */
@@ -675,8 +708,10 @@ static void count_add(qsbr_hashmap *m, qsbr_thread *t, bool add)
 	au64 *n = &m->count[h >> 60].n; /* SHARDS == 16 */
 
 	if (add) {
-		if ((fetch_add_relaxed(n, 1) + 1) % CHECK_EVERY == 0)
+		if ((fetch_add_relaxed(n, 1) + 1) % CHECK_EVERY == 0) {
 			grow_to(m, entries(m));
+			sweep(m, t);
+		}
 	} else if ((fetch_sub_relaxed(n, 1) - 1) % CHECK_EVERY == 0) {
 		shrink_check(m, t, entries(m));
 	}
@@ -717,6 +752,7 @@ static qsbr_hashmap *map_new(qsbr_domain *d, size_t size_hint, bool keyed)
 	store_relaxed(&m->max_log2, MAX_LOG2);
 	store_relaxed(&m->shrink, 0);
 	store_relaxed(&m->shrink_state, SHRINK_IDLE);
+	store_relaxed(&m->swept, 0);
 	for (int s = 0; s < NSEGS; s++)
 		store_relaxed(&m->segs[s], 0);
 	/* Bucket 0's dummy starts the list (order key 0). */

@@ -254,6 +254,8 @@ static void test_segment_failures(void **state)
 		if (!alloc_failed())
 			break;
 	}
+	/* Four levels more, whose segments cannot be allocated below. */
+	assert_int_equal(qsbr_hashmap_resize_policy(m, 2, 1 << 20, 0, false), 0);
 	alloc_fail_all(true);
 	for (int i = 0; i < 1000; i++, key++)
 		assert_int_equal(qsbr_hashmap_insert(m, e->t, key, val(key)), 0);
