@@ -1093,6 +1093,10 @@ qsbr_hashmap *qsbr_hashmap_new(qsbr_domain *d, size_t size_hint, qsbr_hashmap_ha
 	return m;
 }
 
+/* Whether the calling thread is running a retire callback (lib/retire.c):
+ * a keyed delete cannot register and unregister its handle there. */
+DS_HIDDEN bool qsbr__in_callback(void);
+
 struct keyed_delete {
 	void (*fn)(uint64_t key, void *value, void *arg);
 	void *arg;
@@ -1117,6 +1121,8 @@ int qsbr_hashmap_delete(qsbr_hashmap *m, void (*fn)(uint64_t key, void *value, v
 
 	if (m == NULL || !m->keyed)
 		return EINVAL;
+	if (qsbr__in_callback())
+		return EDEADLK; /* nothing changed */
 	/* The entries go back to the pool through a handle of the domain:
 	 * one of this call's own. */
 	kd.pool = m->pool;

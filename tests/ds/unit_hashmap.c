@@ -332,6 +332,46 @@ static void test_delete_visits_each_once(void **state)
 	assert_int_equal(tally.sum, 500 * 500); /* 1 + 3 + ... + 999 */
 }
 
+/* A keyed map deleted from a retire callback: EDEADLK, nothing changed
+ * (fn not called); from outside, the delete hands every entry to fn. */
+static qsbr_hashmap *deadlk_map;
+static int deadlk_rc = -1;
+static unsigned deadlk_entries;
+
+static void deadlk_entry(uint64_t key, void *value, void *arg)
+{
+	(void)key;
+	(void)value;
+	(void)arg;
+	deadlk_entries++;
+}
+
+static void deadlk_cb(qsbr_node *n)
+{
+	deadlk_rc = qsbr_hashmap_delete(deadlk_map, deadlk_entry, NULL);
+	free(n);
+}
+
+static void test_delete_from_callback(void **state)
+{
+	struct env *e = *state;
+	qsbr_node *n = malloc(sizeof(*n));
+
+	assert_non_null(n);
+	deadlk_map = qsbr_hashmap_new(e->d, 0, NULL, NULL, NULL);
+	for (uint64_t k = 0; k < 20; k++)
+		assert_int_equal(qsbr_hashmap_insert(deadlk_map, e->t, k, NULL), 0);
+	for (uint64_t k = 0; k < 3; k++)
+		assert_int_equal(qsbr_hashmap_remove(deadlk_map, e->t, k, NULL), 0);
+	qsbr_retire_node(e->t, n, deadlk_cb);
+	qsbr_barrier(e->t);
+	assert_int_equal(deadlk_rc, EDEADLK);
+	assert_int_equal(deadlk_entries, 0);
+	assert_int_equal(qsbr_hashmap_insert(deadlk_map, e->t, 1, NULL), 0); /* still usable */
+	assert_int_equal(qsbr_hashmap_delete(deadlk_map, deadlk_entry, NULL), 0);
+	assert_int_equal(deadlk_entries, 18);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -346,6 +386,7 @@ int main(void)
 		TEST(test_segment_failures),
 		TEST(test_lookup_allocates_nothing),
 		TEST(test_delete_visits_each_once),
+		TEST(test_delete_from_callback),
 	};
 
 	return cmocka_run_group_tests_name("ds-hashmap", tests, NULL, NULL);
