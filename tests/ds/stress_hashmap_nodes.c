@@ -18,8 +18,8 @@
  *     node that holds that key and is not freed (magic);
  *   - a walk returns every own key present (present for the whole walk:
  *     only this thread changes it) exactly once, and nodes that are not
- *     freed, of keys below K, none more than twice (a replace may show the
- *     old node and the new);
+ *     freed, of keys below K, a key again only at a newer version (a
+ *     replace puts the new node after the old one): never a node twice;
  * and at the end: each own key's node is found, the size equals the keys
  * present, and a walk returns them all once.
  *
@@ -175,7 +175,7 @@ static void note_buckets(void)
 }
 
 /* A walk of the whole map (seen: K counters, zeroed here). */
-static void walk(struct worker *w, uint8_t *seen, bool final)
+static void walk(struct worker *w, uint8_t *seen, uint64_t *last)
 {
 	uint64_t own = 0;
 
@@ -189,8 +189,13 @@ static void walk(struct worker *w, uint8_t *seen, bool final)
 			stress_fail("a walk returned key %" PRIu64, k);
 			continue;
 		}
+		/* A replace puts the new node after the old one: a walk on
+		 * the old one goes on to it.  So a key may come again, but
+		 * only as a newer version: never the same node twice. */
+		CHECK(seen[k] == 0 || obj_of(n)->version > last[k], "a walk returned key %" PRIu64
+		      " at version %" PRIu64 " after version %" PRIu64, k, obj_of(n)->version, last[k]);
 		seen[k] += seen[k] < 255;
-		CHECK(seen[k] <= (final ? 1 : 2), "a walk returned key %" PRIu64 " %u times", k, seen[k]);
+		last[k] = obj_of(n)->version;
 	}
 	for (uint64_t k = w->id; k < nkeys; k += nthreads) {
 		CHECK(seen[k] == (w->mine[k] != NULL), "a walk returned own key %" PRIu64
@@ -206,9 +211,10 @@ static void *run(void *arg)
 {
 	struct worker *w = arg;
 	uint8_t *seen = malloc(nkeys);
+	uint64_t *last = malloc(nkeys * sizeof(*last));
 	uint64_t own = (nkeys + nthreads - 1 - w->id) / nthreads;
 
-	if (seen == NULL) {
+	if (seen == NULL || last == NULL) {
 		perror("malloc");
 		exit(1);
 	}
@@ -220,7 +226,7 @@ static void *run(void *arg)
 		if (r % 20000 == 0) /* fill or empty toward a new target */
 			w->target = (r >> 32) % 2 ? own / 50 : own - own / 50;
 		if (r % 1000 == 1 && nkeys <= 65536) {
-			walk(w, seen, false);
+			walk(w, seen, last);
 		} else if (r % 100 < 40) {
 			lookup(w, (r >> 16) % nkeys);
 		} else {
@@ -233,8 +239,9 @@ static void *run(void *arg)
 		}
 		stress_after_op(&w->st);
 	}
-	walk(w, seen, false);
+	walk(w, seen, last);
 	free(seen);
+	free(last);
 	stress_thread_fini(&w->st);
 	return NULL;
 }
@@ -266,6 +273,16 @@ static void *grow(void *arg)
 	}
 	stress_thread_fini(&g->st);
 	return NULL;
+}
+
+/* The end of either mode: main's handle, the map (each entry left to fn),
+ * the domain. */
+static void teardown(struct stress_thread *st, void (*fn)(qsbr_hashmap_node *n, void *arg))
+{
+	stress_thread_fini(st);
+	qsbr_hashmap_delete_nodes(map, fn, NULL);
+	if (qsbr_domain_delete(dom) != 0)
+		stress_fail("qsbr_domain_delete failed");
 }
 
 static int grow_main(const struct stress_cfg *c, uint64_t count)
@@ -310,10 +327,7 @@ static int grow_main(const struct stress_cfg *c, uint64_t count)
 	CHECK(buckets * 2 * 2 >= count, "%zu buckets for %" PRIu64 " entries at load 2", buckets, count);
 	snprintf(summary, sizeof(summary), "grow=%" PRIu64 " buckets=%zu memory=%zu", count, buckets,
 		 qsbr_hashmap_memory(map));
-	stress_thread_fini(&st);
-	qsbr_hashmap_delete_nodes(map, NULL, NULL);
-	if (qsbr_domain_delete(dom) != 0)
-		stress_fail("qsbr_domain_delete failed");
+	teardown(&st, NULL); /* the objects are in the arrays */
 	for (unsigned i = 0; i < nthreads; i++)
 		free(g[i].objs);
 	return stress_finish(c, summary);
@@ -413,10 +427,7 @@ int main(int argc, char **argv)
 		 " buckets=%zu (seen %zu..%zu) freed=%lu", nkeys, ops, walks, replaced, present,
 		 qsbr_hashmap_buckets(map), atomic_load(&buckets_min), atomic_load(&buckets_max),
 		 (unsigned long)atomic_load(&freed));
-	stress_thread_fini(&st);
-	qsbr_hashmap_delete_nodes(map, free_left, NULL);
-	if (qsbr_domain_delete(dom) != 0)
-		stress_fail("qsbr_domain_delete failed");
+	teardown(&st, free_left);
 	for (unsigned i = 0; i < nthreads; i++)
 		free(w[i].mine);
 	free(seen);
