@@ -58,7 +58,8 @@ typedef bool qsbr_hashmap_match_fn(const qsbr_hashmap_node *n, const void *key);
  * thread.  NULL with errno EINVAL (d NULL) or ENOMEM. */
 QSBR_API qsbr_hashmap *qsbr_hashmap_new_intrusive(qsbr_domain *d, size_t size_hint);
 
-/* Adds n (its object filled in, n itself not in any map) with hash, unless
+/* Adds n (its object filled in; n in no map, and if it was taken out of
+ * one, only after a grace period since, as for any reuse) with hash, unless
  * an entry matching key is present.  Returns n when added, else the entry
  * present (n stays the caller's).  t: the caller's handle, online.
  * Lock-free; never allocates an entry, never fails for want of memory.
