@@ -129,6 +129,7 @@ typedef void *_Atomic aptr;
 #define fetch_sub_seq_cst(p, v) atomic_fetch_sub_explicit((p), (v), memory_order_seq_cst)
 #define fetch_or_relaxed(p, v) atomic_fetch_or_explicit((p), (v), memory_order_relaxed)
 #define fetch_and_release(p, v) atomic_fetch_and_explicit((p), (v), memory_order_release)
+#define fetch_and_relaxed(p, v) atomic_fetch_and_explicit((p), (v), memory_order_relaxed)
 
 #define cas_strong_relaxed(p, e, v) \
 	atomic_compare_exchange_strong_explicit((p), (e), (v), memory_order_relaxed, memory_order_relaxed)
@@ -157,6 +158,15 @@ typedef void *_Atomic aptr;
 static inline void fence_seq_cst(void)
 {
 	atomic_thread_fence(memory_order_seq_cst);
+}
+
+/* Death order (shared.c): the compiler keeps the accesses before it before
+ * those after it, and emits no instruction.  A process that dies stops at an
+ * instruction boundary and every store it executed reaches memory, so what
+ * survivors find is a prefix of the program order the compiler kept. */
+static inline void fence_death(void)
+{
+	atomic_signal_fence(memory_order_seq_cst);
 }
 
 #endif /* QSBR_MODEL */

@@ -45,11 +45,6 @@ bool qsbr__ring_pop(struct ring *r, struct batch *out)
 /* The callbacks this thread is running, innermost first (a callback may
  * delete another domain, whose queue then runs inside it): a callback's
  * reclaim runs nothing, its blocking calls are refused. */
-struct running {
-	qsbr_domain *d;
-	qsbr_thread *t;         /* the running thread's handle in d, or NULL */
-	const struct running *outer;
-};
 static QSBR_TLS const struct running *in_callback;
 
 bool qsbr__in_callback(void)
@@ -128,4 +123,17 @@ bool qsbr__run_batch(qsbr_domain *d, qsbr_thread *t, const struct batch *b)
 	in_callback = self.outer;
 	qsbr__account(d, -(int64_t)b->count, -(int64_t)b->bytes);
 	return true;
+}
+
+/* A run of callbacks of d by t that is not a batch (shared.c's region
+ * objects): between enter and leave, this thread is in a callback of d. */
+void qsbr__callbacks_enter(struct running *self, qsbr_domain *d, qsbr_thread *t)
+{
+	*self = (struct running){ d, t, in_callback };
+	in_callback = self;
+}
+
+void qsbr__callbacks_leave(struct running *self)
+{
+	in_callback = self->outer;
 }

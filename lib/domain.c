@@ -186,7 +186,9 @@ fail_q:
 	return err;
 }
 
-qsbr_domain *qsbr_domain_new(const qsbr_options *opts)
+/* A process-local domain, not yet listed for fork (domain_new and
+ * shared.c's create and attach).  NULL with errno EINVAL or ENOMEM. */
+qsbr_domain *qsbr__domain_make(const qsbr_options *opts)
 {
 	qsbr_options o;
 	qsbr_domain *d;
@@ -215,6 +217,8 @@ qsbr_domain *qsbr_domain_new(const qsbr_options *opts)
 	d->initial_seq = start;
 	atomic_init(&d->wr_seq, start);
 	atomic_init(&d->rd_seq, start);
+	d->wr = &d->wr_seq;
+	d->rd = &d->rd_seq;
 	atomic_init(&d->flush_gen, 0);
 	qsbr__registry_init(d);
 	qsbr__queue_init(d);
@@ -223,8 +227,30 @@ qsbr_domain *qsbr_domain_new(const qsbr_options *opts)
 		errno = err;
 		return NULL;
 	}
-	domains_add(d);
 	return d;
+}
+
+/* Undoes qsbr__domain_make for a domain that never had a thread. */
+void qsbr__domain_unmake(qsbr_domain *d)
+{
+	qsbr__registry_destroy(d);
+	pthread_mutex_destroy(&d->reg_lock);
+	pthread_mutex_destroy(&d->q.lock);
+	pthread_cond_destroy(&d->q.cv);
+	qsbr__free(&d->opts, d);
+}
+
+/* shared.c's create and attach list their domain for fork here. */
+qsbr_domain *qsbr__domain_listed(qsbr_domain *d)
+{
+	if (d != NULL)
+		domains_add(d);
+	return d;
+}
+
+qsbr_domain *qsbr_domain_new(const qsbr_options *opts)
+{
+	return qsbr__domain_listed(qsbr__domain_make(opts));
 }
 
 int qsbr_domain_delete(qsbr_domain *d)
@@ -246,11 +272,9 @@ int qsbr_domain_delete(qsbr_domain *d)
 	/* No thread is registered, so none holds a reference: every goal in
 	 * the queue counts as reached. */
 	qsbr__queue_drain(d, NULL, DRAIN_ALL);
-	qsbr__registry_destroy(d);
-	pthread_mutex_destroy(&d->reg_lock);
-	pthread_mutex_destroy(&d->q.lock);
-	pthread_cond_destroy(&d->q.cv);
-	qsbr__free(&d->opts, d);
+	if (d->shm != NULL)
+		qsbr__shm_close(d); /* the region stays, for the other processes */
+	qsbr__domain_unmake(d);
 	return 0;
 }
 

@@ -9,12 +9,30 @@
 #include "internal.h"
 #include "protocol.h"
 
+/* In a shared domain the slot that scans read is the region's (t->pub);
+ * seq mirrors it for the inline fast path and for this process's readers
+ * (retire.c's stealers acquire it: the same release as the protocol's). */
+static inline void mirror(qsbr_thread *t)
+{
+	if (t->pub != &t->seq)
+		store_release(&t->seq, load_relaxed(t->pub));
+}
+
 /* R1 + R2: the thread's seq becomes the current wr_seq; waiters may now
  * see a grace period end. */
 void qsbr__publish(qsbr_thread *t)
 {
-	proto_publish(&t->seq, &t->d->wr_seq);
+	proto_publish(t->pub, t->d->wr);
+	mirror(t);
 	qsbr__wake_waiters(t->d);
+}
+
+/* A shared domain's handle without a region slot (in the child of a fork)
+ * takes one when it next goes online or reports a quiescent state.  False
+ * (errno EAGAIN) when the region has no free slot. */
+static bool has_slot(qsbr_thread *t)
+{
+	return t->d->shm == NULL || t->shm_slot != NULL || qsbr__shm_claim(t);
 }
 
 void qsbr__quiescent_slow(qsbr_thread *t)
@@ -29,7 +47,15 @@ void qsbr__quiescent_slow(qsbr_thread *t)
 		QSBR_ASSERT(false, "qsbr_quiescent: the thread is offline; call qsbr_attach first");
 		return; /* release builds: stay offline */
 	}
-	qsbr__publish(t);
+	if (t->d->shm != NULL && t->shm_slot == NULL) {
+		/* Online here, not yet in the region: join it. */
+		if (!has_slot(t))
+			return;
+		proto_attach(t->pub, t->d->wr, t->group_online, t->mask_word, t->mask_bit);
+		mirror(t);
+	} else {
+		qsbr__publish(t);
+	}
 	/* Relaxed: a request carries no data; a request we miss here is seen
 	 * at a later quiescent state (the requester advanced wr_seq after
 	 * storing it, so we come back to the slow path). */
@@ -46,8 +72,11 @@ void qsbr_attach(qsbr_thread *t)
 	CHECK_OWNER(t, "qsbr_attach");
 	if (load_relaxed(&t->seq) != 0)
 		return;
+	if (!has_slot(t))
+		return; /* stays offline */
 	qsbr__lists_pin(t); /* online is a pin: the fast paths touch the lists */
-	proto_attach(&t->seq, &t->d->wr_seq, t->group_online, t->mask_word, t->mask_bit);
+	proto_attach(t->pub, t->d->wr, t->group_online, t->mask_word, t->mask_bit);
+	mirror(t);
 }
 
 /* Offline: lets go of the online pin on its lists (a stealer may take them
@@ -56,7 +85,8 @@ void qsbr__detach(qsbr_thread *t)
 {
 	if (load_relaxed(&t->seq) == 0)
 		return;
-	proto_detach(&t->seq, t->group_online, t->mask_word, t->mask_bit);
+	proto_detach(t->pub, t->group_online, t->mask_word, t->mask_bit);
+	mirror(t);
 	qsbr__lists_unpin(t);
 	/* Our half of wait.c's store-buffering pair: detach's own accesses
 	 * are releases, not seq_cst. */
@@ -66,7 +96,7 @@ void qsbr__detach(qsbr_thread *t)
 
 qsbr_seq qsbr__advance(qsbr_domain *d)
 {
-	return proto_advance(&d->wr_seq); /* R3 */
+	return proto_advance(d->wr); /* R3 */
 }
 
 qsbr_seq qsbr_advance(qsbr_domain *d)
@@ -82,7 +112,7 @@ qsbr_seq qsbr_advance(qsbr_domain *d)
  * past wr_seq. */
 void qsbr__advance_past(qsbr_domain *d, qsbr_seq goal)
 {
-	if (qsbr_seq_lt(load_relaxed(&d->wr_seq), goal))
+	if (qsbr_seq_lt(load_relaxed(d->wr), goal))
 		qsbr__advance(d);
 }
 
@@ -102,7 +132,7 @@ qsbr_seq qsbr__make_goal(qsbr_thread *t, uint32_t count, size_t bytes)
 		t->since_bytes = 0;
 		goal = qsbr__advance(d); /* R3 orders the unlinks */
 	} else {
-		goal = proto_deferred_goal(&d->wr_seq); /* R4 */
+		goal = proto_deferred_goal(d->wr); /* R4 */
 	}
 	t->newest_goal = goal;
 	return goal;
@@ -118,67 +148,87 @@ qsbr_seq qsbr_deferred_advance(qsbr_thread *t)
 	return qsbr__make_goal(t, 1, 0);
 }
 
-/* Lowers *min to the seq of each online slot of block b; *who gets the
- * slot that holds the minimum.  Skips groups with no online thread and slots
- * whose bit is clear (R5; design.md section 5). */
-static void scan_block(struct slot_block *b, qsbr_seq *min, qsbr_thread **who)
+/* Lowers *min to the seq of each online slot of table x; *who gets the seq
+ * word of the slot that holds the minimum.  Skips groups with no online
+ * thread and slots whose bit is clear (R5; design.md section 5). */
+static void scan_table(const struct slot_table *x, qsbr_seq *min, const au64 **who)
 {
-	/* Relaxed: a slot handed out after this load belongs to a thread whose
-	 * attach fence (R2) follows our R5 fence, as for a bit we miss. */
-	uint64_t words = (load_relaxed(&b->used) + 63) / 64;
+	uint64_t words = (x->used + 63) / 64;
 
 	for (uint64_t g = 0; g * 8 < words; g++) {
 		uint64_t end = (g + 1) * 8 < words ? (g + 1) * 8 : words;
 
-		if (!proto_group_online(&b->group_online[g]))
+		if (!proto_group_online(&x->group_online[g]))
 			continue;
 		for (uint64_t w = g * 8; w < end; w++) {
-			for (uint64_t bits = proto_mask(&b->mask[w]); bits != 0; bits &= bits - 1) {
-				qsbr_thread *t = &b->slots[w * 64 + (uint64_t)__builtin_ctzll(bits)];
-				qsbr_seq s = proto_seq(&t->seq);
+			for (uint64_t bits = proto_mask(&x->mask[w]); bits != 0; bits &= bits - 1) {
+				uint64_t i = w * 64 + (uint64_t)__builtin_ctzll(bits);
+				const au64 *seq = (const au64 *)(const void *)(x->seq0 + i * x->stride);
+				qsbr_seq s = proto_seq(seq);
 
 				if (s != 0 && qsbr_seq_lt(s, *min)) {
 					*min = s;
-					*who = t;
+					*who = seq;
 				}
 			}
 		}
 	}
 }
 
-/* Minimum seq over online threads, and rd_seq moved up to it; *who_out gets
- * the thread at the minimum, if one is below wr_seq. */
-static qsbr_seq scan(qsbr_domain *d, qsbr_thread **who_out)
+/* Minimum seq over online threads (of every process, in a shared domain),
+ * and rd_seq moved up to it; *who_out gets the seq word of the slot at the
+ * minimum, if one is below wr_seq. */
+static qsbr_seq scan(qsbr_domain *d, const au64 **who_out)
 {
-	qsbr_seq min = proto_scan_begin(&d->wr_seq);
-	qsbr_thread *who = NULL;
+	qsbr_seq min = proto_scan_begin(d->wr);
+	const au64 *who = NULL;
 
+	if (d->shm != NULL) {
+		struct slot_table x = qsbr__shm_table(d);
+
+		scan_table(&x, &min, &who);
+	}
 	/* Acquire pairs with store_release(n_blocks) in registry.c: a new
 	 * block's slots and masks are initialised. */
-	for (uint64_t k = 0, n = load_acquire(&d->n_blocks); k < n; k++)
-		scan_block(d->blocks[k], &min, &who);
+	for (uint64_t k = 0, n = d->shm == NULL ? load_acquire(&d->n_blocks) : 0; k < n; k++) {
+		struct slot_block *b = d->blocks[k];
+		/* Relaxed: a slot handed out after this load belongs to a
+		 * thread whose attach fence (R2) follows our R5 fence, as for
+		 * a bit we miss. */
+		struct slot_table x = { b->group_online, b->mask, load_relaxed(&b->used),
+					(const char *)&b->slots[0].seq, sizeof(struct qsbr_thread) };
+
+		scan_table(&x, &min, &who);
+	}
 	/* A hint for the next poll, written only when it changes, to keep the
 	 * line quiet.  Release pairs with the acquire load in qsbr__poll: the
-	 * slot it names was initialised before its block was counted, and we
-	 * acquired n_blocks above, so the poller that dereferences it sees
-	 * the initialisation too. */
+	 * slot it names was initialised before its block was counted (or the
+	 * region was laid out), and we acquired n_blocks above, so the poller
+	 * that dereferences it sees the initialisation too. */
 	if (load_relaxed(&d->blocker) != who)
 		store_release(&d->blocker, (void *)who);
 	fetch_add_relaxed(&d->n_scans, 1);
 	*who_out = who;
-	return proto_scan_end(&d->rd_seq, min);
+	return proto_scan_end(d->rd, min);
+}
+
+/* The slot at seq holds goal back: a stall to report, or in a shared
+ * domain perhaps a dead participant, recovered now (true: scan again). */
+static bool held_back(qsbr_domain *d, const au64 *seq, qsbr_seq s)
+{
+	qsbr__stall_check(d, seq, s);
+	return d->shm != NULL && qsbr__shm_holder(d, seq);
 }
 
 bool qsbr__poll(qsbr_domain *d, qsbr_seq goal)
 {
-	const qsbr_thread *blocker;
-	qsbr_thread *who;
+	const au64 *blocker, *who;
 	qsbr_seq min;
 
-	if (qsbr_seq_leq(goal, proto_rd(&d->rd_seq)))
+	if (qsbr_seq_leq(goal, proto_rd(d->rd)))
 		return true;
 	/* Not advanced to yet: no scan can succeed. */
-	if (qsbr_seq_lt(load_relaxed(&d->wr_seq), goal))
+	if (qsbr_seq_lt(load_relaxed(d->wr), goal))
 		return false;
 	/* The thread that held the last scan back still does: no scan can
 	 * succeed.  Acquire pairs with the release store in scan(), for the
@@ -188,18 +238,18 @@ bool qsbr__poll(qsbr_domain *d, qsbr_seq goal)
 	 * falls behind. */
 	blocker = load_acquire(&d->blocker);
 	if (blocker != NULL) {
-		qsbr_seq s = load_relaxed(&blocker->seq);
+		qsbr_seq s = load_relaxed(blocker);
 
-		if (s != 0 && qsbr_seq_lt(s, goal)) {
-			qsbr__stall_check(d, blocker, s);
+		if (s != 0 && qsbr_seq_lt(s, goal) && !held_back(d, blocker, s))
 			return false;
-		}
 	}
-	min = scan(d, &who);
-	if (qsbr_seq_leq(goal, min))
-		return true;
-	if (who != NULL)
-		qsbr__stall_check(d, who, proto_seq(&who->seq));
+	for (int tries = 0; tries < 2; tries++) {
+		min = scan(d, &who);
+		if (qsbr_seq_leq(goal, min))
+			return true;
+		if (who == NULL || !held_back(d, who, proto_seq(who)))
+			return false;
+	}
 	return false;
 }
 
@@ -240,9 +290,9 @@ static bool goal_reached(void *arg)
  * states while it waits. */
 static void synchronize(qsbr_domain *d, qsbr_thread *self)
 {
-	struct goal_wait w = { d, proto_deferred_goal(&d->wr_seq) };
+	struct goal_wait w = { d, proto_deferred_goal(d->wr) };
 
-	proto_advance_to(&d->wr_seq, w.goal);
+	proto_advance_to(d->wr, w.goal);
 	qsbr__wait_until(d, self, goal_reached, &w, 0);
 }
 

@@ -8,7 +8,8 @@
  *               argues them).
  *   retire.c    a thread's retire lists: batches with goals, reclaim,
  *               barrier, the flush that hands a thread's objects over.
- *   batch.c     a batch and a ring of batches; running a batch's callbacks.
+ *   batch.c     a batch and a ring of batches; running a batch's callbacks,
+ *               and the callback frame shared.c runs region callbacks in.
  *   handoff.c   the domain's shared queue of batches, and the helper thread
  *               that runs it.
  *   registry.c  thread slots, register/unregister, the thread-exit key.
@@ -18,6 +19,8 @@
  *   domain.c    domain life cycle, options, allocator, misuse checks, fork.
  *   pool.c      object pools (qsbr/pool.h): slabs from the domain's
  *               allocator, objects reused after a grace period.
+ *   shared.c    process-shared domains (qsbr/shared.h): the region's
+ *               layout, its slots, retires by offset, death and recovery.
  *
  * Calls go one way: domain -> registry -> retire -> handoff -> batch ->
  * grace -> policy -> stats, wait.  Two calls go back up, each named where it
@@ -29,6 +32,11 @@
  * qsbr__callback_thread; the core calls into it through its retire callback
  * and one hook, qsbr__pool_thread_exit, made last by qsbr__retire_exit (a
  * leaving thread's pool caches go back).
+ * shared.c sits beside registry and retire: registry.c calls it to claim
+ * and leave a region slot, retire.c for the region part of reclaim and
+ * barrier, grace.c for the region's slot table and a holder that may be
+ * dead (qsbr__shm_holder), policy.c to name a region slot; it calls grace
+ * (advance, make_goal, poll), batch (the callback frame) and wait.
  *
  * Invariant: a callback runs only after every thread that was online when its
  * object was unlinked has published a sequence at or past the object's goal,
@@ -51,6 +59,7 @@
 #include <stdint.h>
 
 #include "qsbr.h"
+#include "qsbr/shared.h"
 #include "atomics.h"
 
 #define CACHELINE 64
@@ -59,6 +68,7 @@
 #define BOX_CACHE_MAX 256u     /* spare pointer-retire nodes kept per thread */
 #define BATCH_SIZE_MAX 4096u
 #define FLUSH_MS_DEFAULT 10u
+#define SHM_GOALS 16u          /* goals of a thread's region batches (shared.c) */
 
 /* Thread-local state of the library: initial-exec, so that reading it is one
  * load (no __tls_get_addr call in a shared library). */
@@ -111,6 +121,8 @@ struct qsbr_thread {
 	au64 seq;               /* 0 = offline */
 	const au64 *wr_seq;
 	qsbr_domain *d;
+	au64 *pub;              /* the seq scanners read: &seq, or in a shared
+				 * domain the region slot's, which seq mirrors */
 	au64 *mask_word;        /* this slot's word in its block's online mask */
 	uint64_t mask_bit;
 	au64 *group_online;     /* its group's count of online slots */
@@ -135,6 +147,13 @@ struct qsbr_thread {
 	struct qsbr_thread *next_free; /* registry free list, under reg_lock */
 	struct qsbr_thread *tls_next;  /* the owner's other handles (registry.c) */
 	struct pool_cache *pool_caches; /* this thread's pool caches (pool.c) */
+	struct shm_slot *shm_slot; /* its region slot in a shared domain, or NULL */
+	uint32_t shm_open_n;       /* its region retires without a goal yet */
+	uint32_t shm_head, shm_len; /* shm_goals: the goals of the closed ones */
+	struct shm_goal {
+		qsbr_seq goal;
+		uint64_t count;    /* the next count retires from the list's head */
+	} shm_goals[SHM_GOALS];
 	uint64_t id;            /* qsbr_thread_id, set under reg_lock */
 	char name[32];          /* qsbr_thread_set_name, under reg_lock */
 
@@ -166,6 +185,16 @@ struct slot_block {
 	au64 *group_online;     /* ceil(n / 512) counts, in this allocation */
 	au64 *mask;             /* ceil(n / 64) words, in this allocation */
 	struct qsbr_thread *slots; /* n slots, in this allocation */
+};
+
+/* Where a scan finds slots and their online masks: a block of the
+ * registry, or a shared region's slot table (shared.c). */
+struct slot_table {
+	const au64 *group_online;
+	const au64 *mask;
+	uint64_t used;          /* slots 0 .. used - 1 may be online */
+	const char *seq0;       /* slot 0's seq */
+	size_t stride;          /* bytes from one slot's seq to the next */
 };
 
 /* What the shared queue's drainer runs; barrier waiters compare done with
@@ -235,6 +264,9 @@ struct qsbr_domain {
 	alignas(CACHELINE) struct queue q;
 
 	/* Read-only after creation. */
+	au64 *wr;                      /* &wr_seq, or the region's (shared.c) */
+	au64 *rd;                      /* &rd_seq, or the region's */
+	struct shm *shm;               /* a shared domain's view, or NULL */
 	qsbr_options opts;             /* deferred_bytes 0 is stored as SIZE_MAX */
 	uint32_t flush_ms;
 	qsbr_seq initial_seq;          /* for the advances statistic */
@@ -266,6 +298,9 @@ void qsbr__free(const qsbr_options *o, void *p);
 void *qsbr__domain_alloc(qsbr_domain *d, size_t size, size_t align);
 void qsbr__domain_free(qsbr_domain *d, void *p);
 bool qsbr__owned(const qsbr_thread *t);
+qsbr_domain *qsbr__domain_make(const qsbr_options *opts);
+void qsbr__domain_unmake(qsbr_domain *d);
+qsbr_domain *qsbr__domain_listed(qsbr_domain *d);
 extern au64 qsbr__fork_gen;
 /* Relaxed: the child's handler bumps it in the child's only thread; a
  * callback that forked reads its own write. */
@@ -314,6 +349,14 @@ void qsbr__batch_append(struct batch *dst, const struct batch *src);
 void qsbr__ring_push(struct ring *r, const struct batch *b);
 bool qsbr__ring_pop(struct ring *r, struct batch *out);
 bool qsbr__run_batch(qsbr_domain *d, qsbr_thread *t, const struct batch *b);
+/* The callbacks a thread is running, innermost first (batch.c). */
+struct running {
+	qsbr_domain *d;
+	qsbr_thread *t;         /* the running thread's handle in d, or NULL */
+	const struct running *outer;
+};
+void qsbr__callbacks_enter(struct running *self, qsbr_domain *d, qsbr_thread *t);
+void qsbr__callbacks_leave(struct running *self);
 bool qsbr__in_callback(void);
 bool qsbr__in_callback_of(const qsbr_domain *d);
 qsbr_thread *qsbr__callback_thread(void);
@@ -331,8 +374,22 @@ void qsbr__detach(qsbr_thread *t);
 /* pool.c: a leaving thread's pool caches go back to their pools. */
 void qsbr__pool_thread_exit(qsbr_thread *t);
 
+/* shared.c: the region behind a shared domain (d->shm != NULL). */
+bool qsbr__shm_claim(qsbr_thread *t);
+void qsbr__shm_leave(qsbr_thread *t);
+void qsbr__shm_hand_over(qsbr_thread *t);
+bool qsbr__shm_holds(const qsbr_thread *t);
+uint64_t qsbr__shm_progress(const qsbr_thread *t);
+struct slot_table qsbr__shm_table(qsbr_domain *d);
+bool qsbr__shm_holder(qsbr_domain *d, const au64 *seq);
+uint64_t qsbr__shm_describe(qsbr_domain *d, const au64 *seq, char *name, size_t size);
+size_t qsbr__shm_reclaim(qsbr_thread *t, size_t orphans, bool advance);
+bool qsbr__shm_barrier(qsbr_thread *t);
+void qsbr__shm_close(qsbr_domain *d);
+void qsbr__shm_fork_child(qsbr_thread *t);
+
 /* policy.c */
-void qsbr__stall_check(qsbr_domain *d, const qsbr_thread *who, qsbr_seq seq);
+void qsbr__stall_check(qsbr_domain *d, const au64 *who, qsbr_seq seq);
 void qsbr__cap_check(qsbr_thread *t);
 uint64_t qsbr__cap_deadline(const qsbr_domain *d);
 

@@ -11,16 +11,18 @@
 #include "internal.h"
 
 /*
- * Called by a poll that found `who` (online, at `seq`) holding a goal back.
+ * Called by a poll that found the slot whose seq word is `who` (online, at
+ * `seq`) holding a goal back: a slot of the registry (its first word), or
+ * of a shared region.
  * Tracks how long the same slot has stayed at the same seq and reports it
  * once it passes stall_ms, then at most once per stall_ms.
  */
-void qsbr__stall_check(qsbr_domain *d, const qsbr_thread *who, qsbr_seq seq)
+void qsbr__stall_check(qsbr_domain *d, const au64 *who, qsbr_seq seq)
 {
 	uint64_t now, since, last;
 	qsbr_stall_info info;
 	qsbr_stats st;
-	char name[sizeof(who->name)];
+	char name[sizeof(((qsbr_thread *)0)->name)];
 
 	if (d->opts.stall_ms == 0 || d->opts.on_stall == NULL)
 		return;
@@ -40,13 +42,19 @@ void qsbr__stall_check(qsbr_domain *d, const qsbr_thread *who, qsbr_seq seq)
 		return; /* another poller reports this one */
 	fetch_add_relaxed(&d->n_stalls, 1);
 	qsbr_stats_get(d, &st);
-	pthread_mutex_lock(&d->reg_lock);
-	info.thread_id = who->id;
-	memcpy(name, who->name, sizeof(name));
-	pthread_mutex_unlock(&d->reg_lock);
+	if (d->shm != NULL) {
+		info.thread_id = qsbr__shm_describe(d, who, name, sizeof(name));
+	} else {
+		const qsbr_thread *t = (const qsbr_thread *)(const void *)who;
+
+		pthread_mutex_lock(&d->reg_lock);
+		info.thread_id = t->id;
+		memcpy(name, t->name, sizeof(name));
+		pthread_mutex_unlock(&d->reg_lock);
+	}
 	info.name = name;
 	info.stalled_ms = now - since;
-	info.periods = (load_relaxed(&d->wr_seq) - seq) / 2;
+	info.periods = (load_relaxed(d->wr) - seq) / 2;
 	info.pending = st.pending;
 	info.pending_bytes = st.pending_bytes;
 	d->opts.on_stall(&info, d->opts.stall_arg);

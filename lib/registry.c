@@ -80,7 +80,8 @@ static struct slot_block *block_new(qsbr_domain *d)
 		struct qsbr_thread *t = &b->slots[i];
 
 		atomic_init(&t->seq, 0);
-		t->wr_seq = &d->wr_seq;
+		t->wr_seq = d->wr;
+		t->pub = &t->seq;
 		t->d = d;
 		t->mask_word = &b->mask[i / 64];
 		t->mask_bit = UINT64_C(1) << (i % 64);
@@ -200,13 +201,21 @@ qsbr_thread *qsbr_register(qsbr_domain *d)
 		errno = ENOMEM;
 		return NULL;
 	}
+	/* A shared domain's thread holds a region slot too (shared.c). */
+	t->shm_slot = NULL;
+	if (d->shm != NULL && !qsbr__shm_claim(t)) {
+		t->next_free = d->free_slots;
+		d->free_slots = t;
+		pthread_mutex_unlock(&d->reg_lock);
+		return NULL; /* errno EAGAIN */
+	}
 	t->owner = pthread_self();
 	t->id = ++d->next_id;
 	t->name[0] = '\0';
 	t->cap_wait = false;
 	t->tls_next = NULL;
 	t->batch_limit = d->opts.batch_size;
-	t->newest_goal = load_relaxed(&d->wr_seq);
+	t->newest_goal = load_relaxed(d->wr);
 	t->since_count = 0;
 	t->since_bytes = 0;
 	t->boxes = NULL;
@@ -268,6 +277,8 @@ void qsbr_unregister(qsbr_thread *t)
 	d = t->d;
 	tls_remove(t);
 	qsbr__retire_exit(t); /* offline, holding nothing */
+	if (d->shm != NULL)
+		qsbr__shm_leave(t); /* its region retires go to the orphans */
 	pthread_mutex_lock(&d->reg_lock);
 	slot_release(t);
 	pthread_mutex_unlock(&d->reg_lock);
@@ -304,6 +315,8 @@ void qsbr__registry_fork_child(qsbr_domain *d)
 	REGISTRY_EACH(d, t) {
 		if (load_relaxed(&t->state) != SLOT_USED)
 			continue;
+		if (d->shm != NULL)
+			qsbr__shm_fork_child(t); /* its region slot is the parent's */
 		qsbr__retire_fork_child(t);
 		if (pthread_equal(t->owner, pthread_self()))
 			continue;

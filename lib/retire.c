@@ -164,6 +164,8 @@ bool qsbr__steal(qsbr_thread *t)
 	if (!cas_strong_acquire(&t->lists, &expected, LISTS_TAKEN))
 		return false;
 	flush_as(t, GOAL_STOLEN); /* R3 for the open batch */
+	if (t->shm_slot != NULL)
+		qsbr__shm_hand_over(t); /* its region list, to the orphans */
 	/* Release pairs with qsbr__lists_pin's acquire. */
 	store_release(&t->lists, LISTS_FREE);
 	return true;
@@ -340,6 +342,8 @@ size_t qsbr_reclaim(qsbr_thread *t)
 	qsbr__lists_unpin(t);
 	if (!qsbr__helper_runs(t->d))
 		ran += qsbr__queue_drain(t->d, t, DRAIN_REACHED);
+	if (t->d->shm != NULL)
+		ran += qsbr__shm_reclaim(t, SIZE_MAX, true); /* its region retires, orphans */
 	return ran;
 }
 
@@ -400,6 +404,8 @@ void qsbr_barrier(qsbr_thread *t)
 	if (REFUSE_IN_CALLBACK("qsbr_barrier")) /* it would wait on itself */
 		return;
 	qsbr__barrier_wait(t, 0);
+	if (t->d->shm != NULL)
+		qsbr__shm_barrier(t); /* its region retires */
 }
 
 /* Done when every other thread is offline holding nothing (we steal what an
@@ -422,8 +428,9 @@ static bool all_flushed(void *arg)
 		 * batch of its own a callback took it offline in (n_freed,
 		 * acquire: pairs with run_reached's release). */
 		if (load_acquire(&t->seq) == 0) {
-			if (load_acquire(&t->n_freed) + load_acquire(&t->n_handed) ==
-				    load_relaxed(&t->n_retired) ||
+			if ((load_acquire(&t->n_freed) + load_acquire(&t->n_handed) ==
+				     load_relaxed(&t->n_retired) &&
+			     !qsbr__shm_holds(t)) ||
 			    qsbr__steal(t))
 				continue;
 			done = false; /* inside a call of its own: ask again */

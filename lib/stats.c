@@ -108,7 +108,7 @@ int qsbr_stats_get(qsbr_domain *d, qsbr_stats *out)
 	s.pending_bytes = bytes_retired - bytes_freed - q_bytes;
 	if ((int64_t)s.pending_bytes < 0)
 		s.pending_bytes = 0;
-	s.advances = (load_relaxed(&d->wr_seq) - d->initial_seq) / 2;
+	s.advances = (load_relaxed(d->wr) - d->initial_seq) / 2;
 	s.scans = load_relaxed(&d->n_scans);
 	s.peak_pending = load_relaxed(&d->peak_pending);
 	s.peak_pending_bytes = load_relaxed(&d->peak_bytes);

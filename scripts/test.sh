@@ -1,7 +1,8 @@
 #!/bin/sh
 # The whole test suite in every build: plain, ThreadSanitizer,
 # AddressSanitizer + UndefinedBehaviorSanitizer, and a plain build whose
-# sequence starts near UINT64_MAX (stress, client and edges suites, so it wraps).
+# sequence starts near UINT64_MAX (stress, client, edges and shared suites, so
+# it wraps).
 # Installs what is missing first.  Build folders go under build/.
 # STRESS_SECONDS (default 10) sets the length of each stress test.
 # Prints one closing line, "N passed, N failed", and fails if no test ran.
@@ -30,7 +31,7 @@ for b in $builds; do
 	echo "=== build/$b"
 	ninja -C "build/$b" >/dev/null
 	suites=""
-	[ "$b" = wrap ] && suites="--suite stress --suite client --suite edges"
+	[ "$b" = wrap ] && suites="--suite stress --suite client --suite edges --suite shared"
 	# shellcheck disable=SC2086
 	if ! UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 		TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \

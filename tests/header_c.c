@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* qsbr.h compiles alone as C11 (-std=c11 -pedantic) and its inline path runs. */
+/* qsbr.h compiles alone as C11 (-std=c11 -pedantic) and its inline path
+ * runs; so does qsbr/shared.h. */
 #include <qsbr.h>
+#include <qsbr/shared.h>
 
 int main(void)
 {
@@ -11,5 +13,7 @@ int main(void)
 	qsbr_quiescent(t);
 	qsbr_quiescent(t);
 	qsbr_unregister(t);
+	if (qsbr_domain_is_shared(d) || qsbr_shared_size(0) != 0)
+		return 1;
 	return qsbr_domain_delete(d);
 }

@@ -13,6 +13,7 @@
 #include <qsbr.h>
 #include <qsbr/hashmap.h>
 #include <qsbr/pool.h>
+#include <qsbr/shared.h>
 
 static int failed;
 
@@ -96,6 +97,17 @@ int main(void)
 	OFF(qsbr_pool_stats, thread_cached, 56);
 	OFF(qsbr_pool_stats, cache_max, 64);
 	OFF(qsbr_pool_stats, reserved, 72);
+	SIZE(qsbr_shared_node, 24);
+	OFF(qsbr_shared_node, next, 0);
+	OFF(qsbr_shared_node, goal, 8);
+	OFF(qsbr_shared_node, kind, 16);
+	OFF(qsbr_shared_node, state, 20);
+	SIZE(qsbr_shared_info, 128);
+	OFF(qsbr_shared_info, max_threads, 0);
+	OFF(qsbr_shared_info, retired, 24);
+	OFF(qsbr_shared_info, resumed, 56);
+	OFF(qsbr_shared_info, repairs, 80);
+	OFF(qsbr_shared_info, reserved, 88);
 
 	SIZE(qsbr_hashmap_node, 32);
 	OFF(qsbr_hashmap_node, link_, 0);
