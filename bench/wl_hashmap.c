@@ -1,39 +1,53 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Workload: libqsbr's hash map (qsbr/hashmap.h) against liburcu's cds_lfht
- * in its QSBR flavour, both split-ordered lists that grow on their own, on
+ * Workload: libqsbr's hash map (qsbr/hashmap.h, its intrusive API) against
+ * liburcu's cds_lfht in its QSBR flavour and Concurrency Kit's ck_hs, on
  * wl_hashset.c's mixes: keys in [0, keys), prefilled half full from empty
- * (so both have grown to their load first); each operation picks a random
- * key and looks it up, inserts it or removes it (lookup percentage 90:
- * 90/5/5, 50: 50/25/25), as one operation between two quiescent states.
+ * (so each has grown to its load first); each operation picks a random key
+ * and looks it up, inserts it or removes it (lookup percentage 90: 90/5/5,
+ * 50: 50/25/25), as one operation between two quiescent states.
  *
- * Compiled once per side, like the other workloads per backend:
- *   RC_BACKEND_QSBR  "hashmap/qsbr": qsbr_hashmap, which retires the nodes
- *                    it unlinks itself (through the thread's handle);
+ * Every entry is a user object, as a cds_lfht user has: the key, a value
+ * and the map's node, allocated with malloc by the insert and retired by the
+ * remove that took it out (freed by bench_obj_free once safe).  A lookup
+ * reads the value from the object.  Compiled once per side:
+ *   RC_BACKEND_QSBR  "hashmap/qsbr": qsbr_hashmap_new_intrusive, the node
+ *                    embedded (48-byte object), retired through its node's
+ *                    header with qsbr_retire_node;
  *   RC_BACKEND_URCU  "hashmap/lfht": cds_lfht (auto-resize, accounting),
- *                    whose caller retires the node it deleted with call_rcu,
- *                    freed by liburcu's worker thread; lfht resizes in a
- *                    worker thread of its own.
- * Both hash with the same 64-bit mixer and allocate a node per insert.
- * Entries carry the key as value.  Reported besides ops/s: peak_pending and
- * peak_pending_bytes, the nodes removed and not yet freed and their bytes
- * (for the map, the domain's statistics, fed by the map's sized retires,
- * so its private node size is never written here; for lfht, the harness's
- * count times its node's size), and entries, the size at the end of the
- * run.
+ *                    rc_head and cds_lfht_node embedded (48 bytes), retired
+ *                    with call_rcu, freed by liburcu's worker thread; lfht
+ *                    resizes in a worker thread of its own;
+ *   RC_BACKEND_CK    "hashmap/ck_hs": ck_hs (SPMC, object mode) holding
+ *                    pointers to the objects (32 bytes: ck_epoch's entry,
+ *                    key, value), writers under one mutex as ck_hs requires,
+ *                    retired with ck_epoch_call (ck_epoch_poll after each),
+ *                    readers in ck_epoch sections; ck_hs grows (doubling,
+ *                    in the writer under the lock) and frees its old array
+ *                    through ck_epoch.
+ * All hash with the same 64-bit mixer (qsbr_hashmap_hash64).  Reported
+ * besides ops/s: peak_pending and peak_pending_bytes, the objects removed
+ * and not yet freed and their bytes (the harness's count times the object's
+ * size), and entries, the size at the end of the run.
  */
 #include "rc.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <time.h>
+
+#include <qsbr/hashmap.h> /* qsbr_hashmap_hash64 for every side */
 
 #if defined(RC_BACKEND_QSBR)
-#include <qsbr/hashmap.h>
 #define MAP_NAME "qsbr"
 #elif defined(RC_BACKEND_URCU)
 #include <urcu/rculfhash.h>
 #define MAP_NAME "lfht"
+#elif defined(RC_BACKEND_CK)
+#include <ck_hs.h>
+#define MAP_NAME "ck_hs"
 #else
-#error "wl_hashmap.c: RC_BACKEND_QSBR or RC_BACKEND_URCU"
+#error "wl_hashmap.c: RC_BACKEND_QSBR, RC_BACKEND_URCU or RC_BACKEND_CK"
 #endif
 
 #define BATCH 1024
@@ -41,45 +55,78 @@
 static const char owner[] = "hashmap/" MAP_NAME;
 static rc_domain *dom;
 
+static inline uint64_t hash_of(uint64_t key)
+{
+	return qsbr_hashmap_hash64(key);
+}
+
 #if defined(RC_BACKEND_QSBR)
-/* ---- qsbr_hashmap ------------------------------------------------------ */
+/* ---- qsbr_hashmap, intrusive --------------------------------------------- */
+
+struct uobj {
+	qsbr_hashmap_node node; /* its retire header frees the object */
+	uint64_t key, value;
+};
 
 static qsbr_hashmap *map;
-static _Atomic uint64_t peak, peak_bytes;
+
+static bool match(const qsbr_hashmap_node *n, const void *key)
+{
+	return ((const struct uobj *)(const void *)n)->key == *(const uint64_t *)key;
+}
+
+static void uobj_free(qsbr_node *r)
+{
+	bench_obj_free((char *)r - offsetof(struct uobj, node.retire));
+}
 
 static void map_create(void)
 {
-	map = qsbr_hashmap_new(dom, 0, NULL, NULL, NULL);
+	map = qsbr_hashmap_new_intrusive(dom, 0);
 	if (map == NULL)
 		abort();
+}
+
+static void free_entry(qsbr_hashmap_node *n, void *arg)
+{
+	(void)arg;
+	free(n);
 }
 
 /* With no benchmark thread running. */
 static void map_destroy(rc_thread *t)
 {
 	(void)t;
-	qsbr_hashmap_delete(map, NULL, NULL);
+	qsbr_hashmap_delete_nodes(map, free_entry, NULL);
 	map = NULL;
 }
 
 static inline bool map_lookup(rc_thread *t, uint64_t key)
 {
-	void *v;
+	qsbr_hashmap_node *n = qsbr_hashmap_find(map, t->t, hash_of(key), match, &key);
 
-	return qsbr_hashmap_lookup(map, t->t, key, &v) == 0 && (uint64_t)(uintptr_t)v == key;
+	return n != NULL && ((struct uobj *)(void *)n)->value == key;
 }
 
 static inline void map_insert(rc_thread *t, uint64_t key)
 {
-	int rc = qsbr_hashmap_insert(map, t->t, key, (void *)(uintptr_t)key);
+	struct uobj *o = malloc(sizeof(*o));
 
-	if (rc != 0 && rc != EEXIST)
+	if (o == NULL)
 		abort();
+	o->key = o->value = key;
+	if (qsbr_hashmap_add_unique(map, t->t, hash_of(key), match, &key, &o->node) != &o->node)
+		free(o); /* present: never published */
 }
 
 static inline void map_remove(rc_thread *t, uint64_t key)
 {
-	qsbr_hashmap_remove(map, t->t, key, NULL);
+	qsbr_hashmap_node *n = qsbr_hashmap_remove_match(map, t->t, hash_of(key), match, &key);
+
+	if (n != NULL) {
+		bench_count_retired();
+		qsbr_retire_node(t->t, &n->retire, uobj_free);
+	}
 }
 
 static uint64_t map_size(void)
@@ -87,67 +134,20 @@ static uint64_t map_size(void)
 	return qsbr_hashmap_size(map);
 }
 
-static void raise_to(_Atomic uint64_t *p, uint64_t v)
-{
-	uint64_t old = atomic_load_explicit(p, memory_order_relaxed);
-
-	while (v > old && !atomic_compare_exchange_weak_explicit(p, &old, v, memory_order_relaxed,
-								 memory_order_relaxed))
-		;
-}
-
-/* The map retires its nodes itself, each with its size: the domain counts
- * what is pending, objects and bytes. */
-static void pending_sample(void)
-{
-	qsbr_stats s;
-
-	qsbr_stats_get(dom, &s);
-	raise_to(&peak, s.pending);
-	raise_to(&peak_bytes, s.pending_bytes);
-}
-
-static void pending_reset(void)
-{
-	atomic_store_explicit(&peak, 0, memory_order_relaxed);
-	atomic_store_explicit(&peak_bytes, 0, memory_order_relaxed);
-}
-
-static uint64_t pending_peak(void)
-{
-	return atomic_load_explicit(&peak, memory_order_relaxed);
-}
-
-static uint64_t pending_peak_bytes(void)
-{
-	return atomic_load_explicit(&peak_bytes, memory_order_relaxed);
-}
-
-#else
+#elif defined(RC_BACKEND_URCU)
 /* ---- cds_lfht ----------------------------------------------------------- */
 
-struct lnode {
+struct uobj {
 	rc_head h; /* first: retired through the harness (call_rcu) */
 	struct cds_lfht_node ln;
-	uint64_t key;
+	uint64_t key, value;
 };
 
 static struct cds_lfht *ht;
 
-/* The map's mixer (MurmurHash3's fmix64), so both hash alike. */
-static inline unsigned long mix64(uint64_t x)
-{
-	x ^= x >> 33;
-	x *= UINT64_C(0xff51afd7ed558ccd);
-	x ^= x >> 33;
-	x *= UINT64_C(0xc4ceb9fe1a85ec53);
-	x ^= x >> 33;
-	return (unsigned long)x;
-}
-
 static int match(struct cds_lfht_node *ln, const void *key)
 {
-	return caa_container_of(ln, struct lnode, ln)->key == *(const uint64_t *)key;
+	return caa_container_of(ln, struct uobj, ln)->key == *(const uint64_t *)key;
 }
 
 static void map_create(void)
@@ -164,7 +164,7 @@ static void map_create(void)
 static void map_destroy(rc_thread *t)
 {
 	struct cds_lfht_iter iter;
-	struct lnode *n;
+	struct uobj *n;
 
 	rc_read_begin(t);
 	cds_lfht_for_each_entry(ht, &iter, n, ln) {
@@ -182,22 +182,24 @@ static void map_destroy(rc_thread *t)
 static inline bool map_lookup(rc_thread *t, uint64_t key)
 {
 	struct cds_lfht_iter iter;
+	struct cds_lfht_node *ln;
 
 	(void)t;
-	cds_lfht_lookup(ht, mix64(key), match, &key, &iter);
-	return cds_lfht_iter_get_node(&iter) != NULL;
+	cds_lfht_lookup(ht, (unsigned long)hash_of(key), match, &key, &iter);
+	ln = cds_lfht_iter_get_node(&iter);
+	return ln != NULL && caa_container_of(ln, struct uobj, ln)->value == key;
 }
 
 static inline void map_insert(rc_thread *t, uint64_t key)
 {
-	struct lnode *n = malloc(sizeof(*n));
+	struct uobj *n = malloc(sizeof(*n));
 
 	(void)t;
 	if (n == NULL)
 		abort();
 	cds_lfht_node_init(&n->ln);
-	n->key = key;
-	if (cds_lfht_add_unique(ht, mix64(key), match, &key, &n->ln) != &n->ln)
+	n->key = n->value = key;
+	if (cds_lfht_add_unique(ht, (unsigned long)hash_of(key), match, &key, &n->ln) != &n->ln)
 		free(n); /* present: never published */
 }
 
@@ -206,10 +208,10 @@ static inline void map_remove(rc_thread *t, uint64_t key)
 	struct cds_lfht_iter iter;
 	struct cds_lfht_node *ln;
 
-	cds_lfht_lookup(ht, mix64(key), match, &key, &iter);
+	cds_lfht_lookup(ht, (unsigned long)hash_of(key), match, &key, &iter);
 	ln = cds_lfht_iter_get_node(&iter);
 	if (ln != NULL && cds_lfht_del(ht, ln) == 0)
-		rc_retire(t, &caa_container_of(ln, struct lnode, ln)->h);
+		rc_retire(t, &caa_container_of(ln, struct uobj, ln)->h);
 }
 
 static uint64_t map_size(void)
@@ -221,6 +223,127 @@ static uint64_t map_size(void)
 	return count;
 }
 
+#else
+/* ---- ck_hs ---------------------------------------------------------- */
+
+struct uobj {
+	rc_head h; /* first: retired through the harness (ck_epoch_call) */
+	uint64_t key, value;
+};
+
+static ck_hs_t hs;
+static pthread_mutex_t hs_lock = PTHREAD_MUTEX_INITIALIZER;
+static _Thread_local rc_thread *hs_thread; /* the writer, for deferred frees */
+
+static unsigned long hs_hash(const void *obj, unsigned long seed)
+{
+	(void)seed;
+	return (unsigned long)hash_of(((const struct uobj *)obj)->key);
+}
+
+/* Object mode: the table holds objects, and every call passes one (a
+ * probe on the stack for lookups and removes). */
+static bool hs_compare(const void *a, const void *b)
+{
+	return ((const struct uobj *)a)->key == ((const struct uobj *)b)->key;
+}
+
+struct deferred {
+	ck_epoch_entry_t e;
+	void *p;
+};
+
+static void deferred_free(ck_epoch_entry_t *e)
+{
+	free(((struct deferred *)(void *)e)->p);
+	free(e);
+}
+
+static void *hs_malloc(size_t n)
+{
+	return malloc(n);
+}
+
+/* ck_hs frees an old array with defer set: readers may still be in it. */
+static void hs_free(void *p, size_t n, bool defer)
+{
+	struct deferred *d;
+
+	(void)n;
+	if (!defer || hs_thread == NULL) {
+		free(p);
+		return;
+	}
+	d = malloc(sizeof(*d));
+	if (d == NULL)
+		abort();
+	d->p = p;
+	ck_epoch_call(hs_thread->r, &d->e, deferred_free);
+}
+
+static struct ck_malloc hs_alloc = { .malloc = hs_malloc, .free = hs_free };
+
+static void map_create(void)
+{
+	if (!ck_hs_init(&hs, CK_HS_MODE_SPMC | CK_HS_MODE_OBJECT, hs_hash, hs_compare, &hs_alloc, 8,
+			0))
+		abort();
+}
+
+static void map_destroy(rc_thread *t)
+{
+	ck_hs_iterator_t it = CK_HS_ITERATOR_INITIALIZER;
+	void *o;
+
+	(void)t;
+	while (ck_hs_next(&hs, &it, &o))
+		free(o);
+	ck_hs_destroy(&hs);
+}
+
+static inline bool map_lookup(rc_thread *t, uint64_t key)
+{
+	struct uobj probe = { .key = key };
+	struct uobj *o = ck_hs_get(&hs, CK_HS_HASH(&hs, hs_hash, &probe), &probe);
+
+	(void)t;
+	return o != NULL && o->value == key;
+}
+
+static inline void map_insert(rc_thread *t, uint64_t key)
+{
+	struct uobj *o = malloc(sizeof(*o));
+	bool added;
+
+	if (o == NULL)
+		abort();
+	o->key = o->value = key;
+	pthread_mutex_lock(&hs_lock);
+	hs_thread = t;
+	added = ck_hs_put_unique(&hs, CK_HS_HASH(&hs, hs_hash, o), o);
+	pthread_mutex_unlock(&hs_lock);
+	if (!added)
+		free(o); /* present (or no memory): never published */
+}
+
+static inline void map_remove(rc_thread *t, uint64_t key)
+{
+	struct uobj probe = { .key = key }, *o;
+
+	pthread_mutex_lock(&hs_lock);
+	o = ck_hs_remove(&hs, CK_HS_HASH(&hs, hs_hash, &probe), &probe);
+	pthread_mutex_unlock(&hs_lock);
+	if (o != NULL)
+		rc_retire(t, &o->h);
+}
+
+static uint64_t map_size(void)
+{
+	return ck_hs_count(&hs);
+}
+#endif
+
+/* The harness counts retires and frees: the pending objects and bytes. */
 static void pending_sample(void)
 {
 	bench_peak_sample();
@@ -237,9 +360,8 @@ static uint64_t pending_peak(void)
 
 static uint64_t pending_peak_bytes(void)
 {
-	return bench_peak() * sizeof(struct lnode);
+	return bench_peak() * sizeof(struct uobj);
 }
-#endif
 
 /* ---- The workload ------------------------------------------------------ */
 
@@ -339,4 +461,58 @@ void RC_SYM(wl_hashmap_register)(int64_t keys)
 
 	bench_mix_args(b, keys);
 	bench_thread_counts(b, true);
+}
+
+/* ---- Growth (hashmap-grow) ------------------------------------------------ */
+
+struct grower {
+	uint64_t keys;
+	unsigned id, threads;
+};
+
+/* Thread id adds keys id, id + threads, ... below keys, one operation
+ * between two quiescent states as above. */
+static void *grow_thread(void *arg)
+{
+	const struct grower *g = arg;
+	rc_thread t;
+
+	rc_thread_init(&t, dom);
+	for (uint64_t k = g->id; k < g->keys; k += g->threads) {
+		rc_read_begin(&t);
+		map_insert(&t, k);
+		rc_read_end(&t);
+		rc_quiescent(&t);
+	}
+	rc_thread_fini(&t);
+	return NULL;
+}
+
+/* Grows an empty map to keys entries with threads threads (at most 64);
+ * returns the seconds it took and the entries counted after.  The map is
+ * left for the process's exit. */
+double RC_SYM(wl_hashmap_grow)(uint64_t keys, unsigned threads, uint64_t *entries)
+{
+	struct grower g[64];
+	pthread_t th[64];
+	struct timespec a, b;
+	rc_thread t;
+
+	dom = rc_domain_new();
+	map_create();
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	for (unsigned i = 0; i < threads; i++) {
+		g[i] = (struct grower){ keys, i, threads };
+		if (pthread_create(&th[i], NULL, grow_thread, &g[i]) != 0)
+			abort();
+	}
+	for (unsigned i = 0; i < threads; i++)
+		pthread_join(th[i], NULL);
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	rc_thread_init(&t, dom); /* lfht counts from a registered reader */
+	rc_read_begin(&t);
+	*entries = map_size();
+	rc_read_end(&t);
+	rc_thread_fini(&t);
+	return (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) * 1e-9;
 }

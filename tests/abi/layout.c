@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include <qsbr.h>
+#include <qsbr/hashmap.h>
 #include <qsbr/pool.h>
 #include <qsbr/shared.h>
 
@@ -107,6 +108,11 @@ int main(void)
 	OFF(qsbr_shared_info, resumed, 56);
 	OFF(qsbr_shared_info, repairs, 80);
 	OFF(qsbr_shared_info, reserved, 88);
+
+	SIZE(qsbr_hashmap_node, 32);
+	OFF(qsbr_hashmap_node, link_, 0);
+	OFF(qsbr_hashmap_node, order_, 8);
+	OFF(qsbr_hashmap_node, retire, 16);
 
 	SIZE(struct qsbr__thread_head, 16);
 	OFF(struct qsbr__thread_head, seq, 0);
