@@ -70,6 +70,7 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "ds/ds.h"
 #include "internal.h"
 #include "qsbr/pool.h"
 
@@ -684,33 +685,34 @@ qsbr_pool *qsbr_pool_new(qsbr_domain *d, size_t size, size_t align)
 	return p;
 }
 
-int qsbr_pool_delete(qsbr_pool *p)
+/* Under both locks: whether objects retired to p still wait (the open
+ * batches of its threads included). */
+static bool waiting(const qsbr_pool *p)
 {
-	struct pool_cache *c;
-	struct slab *s, *give = NULL;
-	struct counts k;
+	return counts_of(p).waiting != 0;
+}
 
-	if (p == NULL)
-		return EINVAL;
-	pthread_mutex_lock(&pools_lock);
-	pthread_mutex_lock(&p->lock);
-	k = counts_of(p);
-	if (allocated_of(p, k) != 0) {
-		pthread_mutex_unlock(&p->lock);
-		pthread_mutex_unlock(&pools_lock);
-		return EBUSY;
-	}
-	if (k.waiting != 0) {
-		if (qsbr__in_callback()) {
-			pthread_mutex_unlock(&p->lock);
-			pthread_mutex_unlock(&pools_lock);
-			return EDEADLK; /* the wait below would wait on this callback */
-		}
+/*
+ * Waits until no object retired to p waits any more; with both locks
+ * held, they stay held on return (0), and are released on an error:
+ * EDEADLK, from a retire callback, where the wait would wait on it, or
+ * EBUSY, only in the child of a fork(), where the parent's waiting
+ * objects never come back.  No call on p runs meanwhile.
+ */
+static int settle_locked(qsbr_pool *p)
+{
+	int err = 0;
+
+	if (!waiting(p))
+		return 0;
+	if (qsbr__in_callback()) {
+		err = EDEADLK;
+	} else {
 		/* The threads' open batches were retired before this call and
-		 * are not in the core: take them (their owners make no call on
-		 * p now; pools_lock keeps their exit hooks out), and let the
-		 * wait below be their grace period. */
-		for (c = p->caches; c != NULL; c = c->p_next) {
+		 * are not in the core: take them (their owners make no call
+		 * on p now; pools_lock keeps their exit hooks out), and let
+		 * the wait below be their grace period. */
+		for (struct pool_cache *c = p->caches; c != NULL; c = c->p_next) {
 			p->reclaimed += c->n_open;
 			c->open = c->open_last = NULL;
 			c->n_open = 0;
@@ -723,17 +725,23 @@ int qsbr_pool_delete(qsbr_pool *p)
 		qsbr_barrier_domain(p->d);
 		pthread_mutex_lock(&pools_lock);
 		pthread_mutex_lock(&p->lock);
-		if (counts_of(p).waiting != 0) {
-			/* Only in the child of a fork(): the parent's waiting
-			 * objects never come back here. */
-			pthread_mutex_unlock(&p->lock);
-			pthread_mutex_unlock(&pools_lock);
-			return EBUSY;
-		}
+		if (!waiting(p))
+			return 0;
+		err = EBUSY;
 	}
+	pthread_mutex_unlock(&p->lock);
+	pthread_mutex_unlock(&pools_lock);
+	return err;
+}
+
+/* With both locks held and nothing waiting: p and its slabs go back. */
+static void destroy_locked(qsbr_pool *p)
+{
+	struct slab *s, *give = NULL;
+
 	/* The caches die; their owners free them (cache_of, or at exit).
 	 * Each is read before its release store: after it, never. */
-	for (c = p->caches; c != NULL;) {
+	for (struct pool_cache *c = p->caches; c != NULL;) {
 		struct pool_cache *next = c->p_next;
 
 		atomic_store_explicit(&c->pool, NULL, memory_order_release);
@@ -749,7 +757,51 @@ int qsbr_pool_delete(qsbr_pool *p)
 	slabs_release(p, give);
 	pthread_mutex_destroy(&p->lock);
 	qsbr__domain_free(p->d, p);
+}
+
+int qsbr_pool_delete(qsbr_pool *p)
+{
+	int err;
+
+	if (p == NULL)
+		return EINVAL;
+	pthread_mutex_lock(&pools_lock);
+	pthread_mutex_lock(&p->lock);
+	if (allocated_of(p, counts_of(p)) != 0) {
+		pthread_mutex_unlock(&p->lock);
+		pthread_mutex_unlock(&pools_lock);
+		return EBUSY;
+	}
+	err = settle_locked(p);
+	if (err != 0)
+		return err;
+	destroy_locked(p);
 	return 0;
+}
+
+/* For lib/ds (ds.h): the wait of qsbr_pool_delete for what was retired to
+ * a structure's own pool, before its delete visits the nodes still in it. */
+int qsbr__pool_settle(qsbr_pool *p)
+{
+	int err;
+
+	pthread_mutex_lock(&pools_lock);
+	pthread_mutex_lock(&p->lock);
+	err = settle_locked(p);
+	if (err == 0) {
+		pthread_mutex_unlock(&p->lock);
+		pthread_mutex_unlock(&pools_lock);
+	}
+	return err;
+}
+
+/* For lib/ds, after qsbr__pool_settle: p goes, with the structure's nodes
+ * still allocated from it. */
+void qsbr__pool_destroy(qsbr_pool *p)
+{
+	pthread_mutex_lock(&pools_lock);
+	pthread_mutex_lock(&p->lock);
+	destroy_locked(p);
 }
 
 /* Debug builds stop with a message; release builds refuse with EINVAL. */
@@ -833,6 +885,15 @@ static struct obj_head *__attribute__((noinline)) alloc_slow(qsbr_pool *p, struc
 	return h;
 }
 
+/* h, taken from a cache or the slabs, goes to the caller. */
+static void *hand_out(const qsbr_pool *p, struct obj_head *h)
+{
+	h->state = OBJ_ALLOCATED;
+	UNPOISON(body_of(p, h), p->size);
+	POISON(h, sizeof(*h));
+	return body_of(p, h);
+}
+
 void *qsbr_pool_alloc(qsbr_thread *t, qsbr_pool *p)
 {
 	struct pool_cache *c;
@@ -857,10 +918,19 @@ void *qsbr_pool_alloc(qsbr_thread *t, qsbr_pool *p)
 			return NULL;
 		}
 	}
-	h->state = OBJ_ALLOCATED;
-	UNPOISON(body_of(p, h), p->size);
-	POISON(h, sizeof(*h));
-	return body_of(p, h);
+	return hand_out(p, h);
+}
+
+/* For lib/ds (ds.h): an object for a caller without a handle in the
+ * pool's domain (a push from an unregistered thread, a structure's first
+ * node), from the slabs under the lock; NULL without memory. */
+void *qsbr__pool_alloc_any(qsbr_pool *p)
+{
+	struct obj_head *h = alloc_slow(p, NULL);
+
+	if (h == NULL)
+		return NULL;
+	return hand_out(p, h);
 }
 
 void qsbr_pool_free(qsbr_thread *t, qsbr_pool *p, void *obj)

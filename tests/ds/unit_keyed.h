@@ -5,8 +5,9 @@
  * their type: the including file defines KEYED as qsbr_set or
  * qsbr_hashmap, and keyed(insert) is then qsbr_set_insert or
  * qsbr_hashmap_insert.  It also defines KEYED_NEW(d), a new empty one, and
- * KEYED_NEW_ALLOCS, the allocations that makes, and lists KEYED_TESTS in
- * its main, with tests of its own.
+ * KEYED_NEW_ALLOCS, the allocations that makes (and KEYED_INSERT_ALLOCS,
+ * an insert's after the first, when not 1), and lists KEYED_TESTS in its
+ * main, with tests of its own.
  */
 #ifndef QSBR_TEST_UNIT_KEYED_H
 #define QSBR_TEST_UNIT_KEYED_H
@@ -14,6 +15,10 @@
 #include <stdbool.h>
 
 #include "unit_common.h"
+
+#ifndef KEYED_INSERT_ALLOCS
+#define KEYED_INSERT_ALLOCS 1 /* an insert's: its entry */
+#endif
 
 #define KEYED_CALL2(type, call) type##_##call
 #define KEYED_CALL1(type, call) KEYED_CALL2(type, call)
@@ -67,7 +72,7 @@ static void test_enomem(void **state)
 	void *v;
 
 	assert_int_equal(keyed(insert)(c, e->t, 10, kval(10)), 0);
-	assert_int_equal(fail_each_alloc(e, keyed_insert_5, c), 1);
+	assert_int_equal(fail_each_alloc(e, keyed_insert_5, c), KEYED_INSERT_ALLOCS);
 	/* 10, and 5 from the insert that succeeded: nothing else. */
 	assert_int_equal(keyed(remove)(c, e->t, 10, &v), 0);
 	assert_ptr_equal(v, kval(10));

@@ -29,10 +29,15 @@ static int bag_take(void *s, qsbr_thread *t, void **value)
 	return qsbr_stack_pop(s, t, value);
 }
 
+static qsbr_pool *bag_pool(void *s)
+{
+	return qsbr_stack_pool(s);
+}
+
 /* The tests of unit_bag.h. */
 #define BAG_LIFO true
 #define BAG_PUT_HANDLE false
-#define BAG_NEW_ALLOCS 1 /* the header */
+#define BAG_NEW_ALLOCS 2 /* the header, the pool */
 #include "unit_bag.h"
 
 /* A push needs no handle: a thread that never registered pushes. */
