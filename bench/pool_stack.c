@@ -9,8 +9,13 @@
  *                     with a callback that frees it (today's way)
  *   pool              push a qsbr_pool_alloc'd node, pop one,
  *                     qsbr_pool_retire it
+ *   ds-stack          the library's qsbr_stack (qsbr/stack.h), whose nodes
+ *                     come from its own pool: qsbr_stack_push, then
+ *                     qsbr_stack_pop
  *
- * 1 thread, and 2 for the last two (freeing at once is unsafe with two).
+ * 1 thread, and 2 and 4 for the others (freeing at once is unsafe with two).
+ * Run it under LD_PRELOAD=libmimalloc.so or libjemalloc.so for the rows with
+ * another allocator (docs/benchmarks.md).
  * Each thread reports a quiescent state after every push/pop pair.  The
  * stack starts with 1000 nodes.  An operation is a push or a pop; the
  * counter "ops" is operations per second.
@@ -24,6 +29,7 @@
 
 #include <qsbr.h>
 #include <qsbr/pool.h>
+#include <qsbr/stack.h>
 
 #include "gbench.h"
 
@@ -40,11 +46,12 @@ struct stack {
 	alignas(64) _Atomic(struct snode *) top;
 };
 
-enum how { MALLOC_FREE_NOW, RETIRE_FREE, POOL };
+enum how { MALLOC_FREE_NOW, RETIRE_FREE, POOL, DS_STACK };
 
 static qsbr_domain *dom;
 static qsbr_pool *pool;
 static struct stack stk;
+static qsbr_stack *ds;
 
 static void push(struct snode *n)
 {
@@ -86,8 +93,14 @@ static void setup(gb_state *st, void *arg)
 	dom = qsbr_domain_new(NULL);
 	pool = qsbr_pool_new(dom, sizeof(struct snode), alignof(struct snode));
 	t = qsbr_register(dom);
-	for (int i = 0; i < PREFILL; i++)
-		push(node_new(t, how));
+	if (how == DS_STACK) {
+		ds = qsbr_stack_new(dom);
+		for (int i = 0; i < PREFILL; i++)
+			qsbr_stack_push(ds, NULL);
+	} else {
+		for (int i = 0; i < PREFILL; i++)
+			push(node_new(t, how));
+	}
 	qsbr_unregister(t);
 }
 
@@ -98,6 +111,8 @@ static void teardown(gb_state *st, void *arg)
 	struct snode *n;
 
 	(void)st;
+	if (how == DS_STACK && qsbr_stack_delete(ds, NULL, NULL) != 0)
+		fprintf(stderr, "pool-stack: stack delete failed\n");
 	while ((n = pop()) != NULL) {
 		if (how == POOL)
 			qsbr_pool_free(t, pool, n);
@@ -117,7 +132,14 @@ static void body(gb_state *st, void *arg)
 	uint64_t pairs = 0;
 
 	while (gb_keep_running_batch(st, BATCH)) {
-		for (int i = 0; i < BATCH; i++) {
+		for (int i = 0; how == DS_STACK && i < BATCH; i++) {
+			void *v;
+
+			qsbr_stack_push(ds, (void *)(uintptr_t)i);
+			qsbr_stack_pop(ds, t, &v);
+			qsbr_quiescent(t);
+		}
+		for (int i = 0; how != DS_STACK && i < BATCH; i++) {
 			struct snode *n = node_new(t, how);
 
 			if (n == NULL) {
@@ -137,6 +159,8 @@ static void body(gb_state *st, void *arg)
 			case POOL:
 				qsbr_pool_retire(t, pool, n);
 				break;
+			case DS_STACK:
+				break;
 			}
 			qsbr_quiescent(t);
 		}
@@ -155,6 +179,7 @@ int main(int argc, char **argv)
 		{ "pool-stack/malloc-free-now", MALLOC_FREE_NOW },
 		{ "pool-stack/retire-free", RETIRE_FREE },
 		{ "pool-stack/pool", POOL },
+		{ "pool-stack/ds-stack", DS_STACK },
 	};
 
 	for (size_t i = 0; i < sizeof(runs) / sizeof(runs[0]); i++) {
@@ -164,8 +189,10 @@ int main(int argc, char **argv)
 		gb_teardown(b, teardown);
 		gb_threads(b, 1);
 		/* Freeing at once is unsafe with a second popper. */
-		if (runs[i].how != MALLOC_FREE_NOW)
+		if (runs[i].how != MALLOC_FREE_NOW) {
 			gb_threads(b, 2);
+			gb_threads(b, 4);
+		}
 		gb_real_time(b); /* rates per wall-clock second, all threads together */
 		gb_min_time(b, 0.5);
 		gb_repetitions(b, 5);
