@@ -18,7 +18,9 @@
  * another allocator (docs/benchmarks.md).
  * Each thread reports a quiescent state after every push/pop pair.  The
  * stack starts with 1000 nodes.  An operation is a push or a pop; the
- * counter "ops" is operations per second.
+ * counter "ops" is operations per wall-clock second, all threads together;
+ * "cpu_ns" the CPU time of a thread per operation, averaged over the
+ * threads (what a loaded machine disturbs least).
  */
 #include <stdalign.h>
 #include <stdatomic.h>
@@ -26,6 +28,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include <qsbr.h>
 #include <qsbr/pool.h>
@@ -125,11 +128,20 @@ static void teardown(gb_state *st, void *arg)
 	qsbr_domain_delete(dom);
 }
 
+static double thread_cpu_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
+
 static void body(gb_state *st, void *arg)
 {
 	enum how how = (enum how)(intptr_t)arg;
 	qsbr_thread *t = qsbr_register(dom);
 	uint64_t pairs = 0;
+	double cpu = thread_cpu_ns();
 
 	while (gb_keep_running_batch(st, BATCH)) {
 		for (int i = 0; how == DS_STACK && i < BATCH; i++) {
@@ -167,6 +179,7 @@ static void body(gb_state *st, void *arg)
 		pairs += BATCH;
 	}
 	gb_counter(st, "ops", (double)(2 * pairs), GB_RATE);
+	gb_counter(st, "cpu_ns", (thread_cpu_ns() - cpu) / (double)(2 * pairs + 1), GB_AVG_THREADS);
 	qsbr_unregister(t);
 }
 

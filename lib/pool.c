@@ -27,22 +27,27 @@
  * taken and given without a lock.  Behind the caches, the
  * slabs keep the rest, under the pool's lock: slabs with free objects are on
  * the partial list, slabs with none on no list, and a slab whose objects are
- * all free is empty.  Between the two, the depot keeps up to POOL_DEPOT_MAX
- * chains of POOL_CACHE_BATCH free objects: a cache that overflows gives a
- * chain to it, one that runs dry takes a chain from it, each in one lock
- * and O(1) under it; without a chain there, a dry cache takes
- * POOL_CACHE_BATCH objects from the slabs (and, the depot full, an
- * overflowing one gives them to the slabs).  A retired object's callback puts it in the cache of the thread that
- * runs the callback (qsbr__callback_thread: most often the retiring thread
- * itself, at its own retire or reclaim), or, from the helper thread or with
- * the cache full, back in its slab.
+ * all free is empty.  Between the two, the depot keeps up to depot_max
+ * free objects (POOL_DEPOT_BYTES of them, at least POOL_DEPOT_MIN): a
+ * cache that overflows gives POOL_CACHE_BATCH or so to it, one that runs
+ * dry takes as many from it, each in one lock, touching only the first
+ * object of each run (see next_run); without objects there, a dry cache
+ * takes POOL_CACHE_BATCH objects from the slabs (and, the depot full, an
+ * overflowing one gives them to the slabs).  A retired batch's callback
+ * puts it, as one run, in the cache of the thread that runs the callback
+ * (qsbr__callback_thread: most often the retiring thread itself, at its
+ * own retire or reclaim), or, from the helper thread or with the cache
+ * full, back in its slabs.
  *
- * At most POOL_KEEP_EMPTY empty slabs are kept (for the next allocations); a
- * slab that empties beyond that is given back at once.  So the idle memory
+ * At most keep_empty empty slabs are kept (POOL_KEEP_EMPTY_BYTES of them,
+ * at least POOL_KEEP_EMPTY_MIN), for the next allocations: a burst that
+ * empties slabs and one that fills them again reuse them without a trip
+ * through the allocator (and fresh pages); a slab that empties beyond
+ * that is given back at once.  So the idle memory
  * of a pool is bounded by cache_max objects (and a batch of fewer than
  * POOL_RETIRE_BATCH retired ones) per registered thread that used it,
- * POOL_DEPOT_MAX * POOL_CACHE_BATCH objects in the depot, the free objects in slabs that still hold others, and
- * POOL_KEEP_EMPTY slabs.  qsbr_pool_trim puts the depot's objects back in
+ * depot_max objects in the depot, the free objects in slabs that still
+ * hold others, and keep_empty slabs.  qsbr_pool_trim puts the depot's objects back in
  * their slabs and gives back the empty ones.
  *
  * The core's hooks: qsbr_thread.pool_caches (registry.c clears it at
@@ -93,12 +98,14 @@
 
 #define POOL_SLAB_BYTES ((size_t)64 << 10) /* a slab, unless 8 objects need more */
 #define POOL_SLAB_MIN_OBJECTS 8u
-#define POOL_KEEP_EMPTY 1u                 /* empty slabs kept for reuse */
+#define POOL_KEEP_EMPTY_BYTES ((size_t)1 << 20) /* empty slabs kept for reuse: so many bytes, */
+#define POOL_KEEP_EMPTY_MIN 1u                /* and at least so many slabs */
 #define POOL_CACHE_BYTES ((size_t)128 << 10) /* a thread's cache: so many bytes, */
 #define POOL_CACHE_MAX 1024u               /* but at most so many objects */
 #define POOL_CACHE_MIN 16u                 /* and at least so many */
 #define POOL_CACHE_BATCH 64u               /* moved between a cache and the depot */
-#define POOL_DEPOT_MAX 32u                 /* chains of POOL_CACHE_BATCH in the depot */
+#define POOL_DEPOT_BYTES ((size_t)1 << 20) /* the depot holds so many bytes of objects, */
+#define POOL_DEPOT_MIN (2 * POOL_CACHE_BATCH) /* but at least so many objects */
 #define POOL_RETIRE_BATCH 8u              /* pool retires per core retire */
 
 enum obj_state { OBJ_FREE = 0x51f7ee, OBJ_ALLOCATED = 0x51a11c, OBJ_WAITING = 0x51a17 };
@@ -127,7 +134,7 @@ struct pool_cache {
 	struct pool_cache *t_next;       /* the thread's caches */
 	struct pool_cache *p_prev, *p_next; /* the pool's caches */
 	_Atomic(qsbr_pool *) pool;       /* NULL: the pool was deleted */
-	struct obj_head *free, *free_tail; /* linked by node.next */
+	struct obj_head *free, *free_tail; /* runs (see next_run); the tail under ASan */
 	struct obj_head *open, *open_last; /* retired, not yet handed to the core */
 	uint32_t n_open;
 	au64 n_free;
@@ -172,10 +179,10 @@ struct qsbr_pool {
 	struct slab *empty;     /* slabs with every object free */
 	struct slab *all;       /* every slab */
 	struct pool_cache *caches; /* under pools_lock and lock */
-	uint64_t n_slabs, n_empty;
+	uint64_t n_slabs, n_empty, keep_empty;
 	uint64_t in_use;        /* out of the slabs: in caches or the depot, allocated, waiting */
-	struct obj_head *depot; /* chains of free objects, linked by link */
-	uint64_t depot_chains, depot_objects;
+	struct obj_head *depot; /* free objects: a list of runs, as in a cache */
+	uint64_t depot_objects, depot_max;
 	/* Under lock: retires and callbacks not counted in a live cache (no
 	 * cache, the helper's callbacks, caches of threads that left). */
 	uint64_t retired, reclaimed;
@@ -328,7 +335,7 @@ static void put(qsbr_pool *p, struct obj_head *h, struct slab **give)
 	s->free = s->free_tail = NULL;
 	s->carved = 0;
 #endif
-	if (p->n_empty < POOL_KEEP_EMPTY) {
+	if (p->n_empty < p->keep_empty) {
 		list_insert(&p->empty, s);
 		p->n_empty++;
 		return;
@@ -340,93 +347,137 @@ static void put(qsbr_pool *p, struct obj_head *h, struct slab **give)
 
 /* ---- Thread caches ---------------------------------------------------- */
 
-/* Cache lists: LIFO for locality, FIFO under ASan (a longer quarantine). */
+/*
+ * A cache's free objects are a list of runs.  A run is a chain of objects
+ * linked by link, its first object's count saying how many; the runs are
+ * linked by their first objects' node.next.  A retire batch whose grace
+ * period is over goes in whole as one run (pool_reclaim), touching its
+ * first object only: the others are next touched by the alloc that hands
+ * them out, on the core that is going to use them.  LIFO for locality;
+ * FIFO under ASan (a longer quarantine), where free_tail is the last run.
+ */
+static struct obj_head *next_run(const struct obj_head *r)
+{
+	return (struct obj_head *)(void *)r->node.next;
+}
+
+/* first, n objects chained by link, joins the cache as one run. */
+static void cache_put_run(struct pool_cache *c, struct obj_head *first, uint32_t n)
+{
+	first->count = n;
+#ifdef POOL_ASAN
+	first->node.next = NULL;
+	if (c->free_tail != NULL)
+		c->free_tail->node.next = &first->node;
+	else
+		c->free = first;
+	c->free_tail = first;
+#else
+	first->node.next = c->free != NULL ? &c->free->node : NULL;
+	c->free = first;
+#endif
+	add_relaxed_owner(&c->n_free, n);
+}
+
 static void cache_push(struct pool_cache *c, struct obj_head *h)
 {
 	h->state = OBJ_FREE;
-	h->node.next = NULL;
-#ifdef POOL_ASAN
-	if (c->free_tail != NULL)
-		c->free_tail->node.next = &h->node;
-	else
-		c->free = h;
-	c->free_tail = h;
-#else
-	h->node.next = &c->free->node;
-	if (c->free == NULL)
-		c->free_tail = h;
-	c->free = h;
-#endif
-	add_relaxed_owner(&c->n_free, 1);
+	h->link = NULL;
+	cache_put_run(c, h, 1);
 }
 
+/* The first object of the first run; the rest of the run stays a run. */
 static struct obj_head *cache_pop(struct pool_cache *c)
 {
 	struct obj_head *h = c->free;
 
-	c->free = (struct obj_head *)(void *)h->node.next;
-	if (c->free == NULL)
-		c->free_tail = NULL;
+	if (h->count > 1) {
+		struct obj_head *rest = h->link;
+
+		rest->count = h->count - 1;
+		rest->node.next = h->node.next;
+#ifdef POOL_ASAN
+		if (c->free_tail == h)
+			c->free_tail = rest;
+#endif
+		c->free = rest;
+	} else {
+		c->free = next_run(h);
+#ifdef POOL_ASAN
+		if (c->free == NULL)
+			c->free_tail = NULL;
+#endif
+	}
 	store_relaxed(&c->n_free, load_relaxed(&c->n_free) - 1);
 	return h;
 }
 
-/* Under the pool's lock: n objects of the cache back to their slabs. */
-static void cache_spill(qsbr_pool *p, struct pool_cache *c, uint64_t n, struct slab **give)
+/* Under the pool's lock: every object of a list of runs back to its slab. */
+static void runs_put(qsbr_pool *p, struct obj_head *r, struct slab **give)
 {
-	while (n-- > 0 && c->free != NULL)
-		put(p, cache_pop(c), give);
+	while (r != NULL) {
+		struct obj_head *next = next_run(r), *h = r;
+
+		for (uint32_t k = r->count; k > 0; k--) {
+			struct obj_head *after = h->link; /* put() keeps link */
+
+			put(p, h, give);
+			h = after;
+		}
+		r = next;
+	}
+}
+
+/* Under the pool's lock: the cache's objects back to their slabs. */
+static void cache_spill(qsbr_pool *p, struct pool_cache *c, struct slab **give)
+{
+	runs_put(p, c->free, give);
+	c->free = c->free_tail = NULL;
+	store_relaxed(&c->n_free, 0);
 }
 
 static struct pool_cache *cache_find(qsbr_thread *t, qsbr_pool *p, bool make);
 
-/* Cuts up to n objects off the cache: a chain linked by node.next. */
-static struct obj_head *cache_cut(struct pool_cache *c, uint32_t n, uint32_t *count)
+/* Cuts the first runs off a list of runs at *list, n objects or more (or
+ * all it has): returns them, a list of runs ending in *last, and their
+ * objects in *count.  *list is not empty. */
+static struct obj_head *runs_cut(struct obj_head **list, uint32_t n, struct obj_head **last,
+				 uint32_t *count)
 {
-	struct obj_head *first = c->free, *last = first;
-	uint32_t k = 1;
+	struct obj_head *first = *list, *r = first;
+	uint32_t k;
 
-	if (first == NULL) {
-		*count = 0;
-		return NULL;
-	}
-	while (k < n && last->node.next != NULL) {
-		last = (struct obj_head *)(void *)last->node.next;
-		k++;
-	}
-	c->free = (struct obj_head *)(void *)last->node.next;
-	if (c->free == NULL)
-		c->free_tail = NULL;
-	last->node.next = NULL;
-	store_relaxed(&c->n_free, load_relaxed(&c->n_free) - k);
+	for (k = r->count; k < n && next_run(r) != NULL; k += r->count)
+		r = next_run(r);
+	*list = next_run(r);
+	r->node.next = NULL;
+	*last = r;
 	*count = k;
 	return first;
 }
 
-/* A full cache gives a chain to the depot in one lock (or, with the depot
- * full, to the slabs). */
+/* A full cache gives POOL_CACHE_BATCH objects or so to the depot in one
+ * lock, touching only the heads of their runs (or, with the depot full,
+ * to the slabs). */
 static void cache_spill_chain(qsbr_pool *p, struct pool_cache *c)
 {
 	struct slab *give = NULL;
+	struct obj_head *first, *last;
 	uint32_t n;
-	struct obj_head *first = cache_cut(c, POOL_CACHE_BATCH, &n);
 
-	if (first == NULL)
+	if (c->free == NULL)
 		return;
+	first = runs_cut(&c->free, POOL_CACHE_BATCH, &last, &n);
+	if (c->free == NULL)
+		c->free_tail = NULL;
+	store_relaxed(&c->n_free, load_relaxed(&c->n_free) - n);
 	pthread_mutex_lock(&p->lock);
-	if (p->depot_chains < POOL_DEPOT_MAX) {
-		first->count = n;
-		first->link = p->depot;
+	if (p->depot_objects + n <= p->depot_max) {
+		last->node.next = p->depot != NULL ? &p->depot->node : NULL;
 		p->depot = first;
-		p->depot_chains++;
 		p->depot_objects += n;
 	} else {
-		while (first != NULL) {
-			struct obj_head *next = (struct obj_head *)(void *)first->node.next;
-
-			put(p, first, &give);
-			first = next;
-		}
+		runs_put(p, first, &give);
 	}
 	pthread_mutex_unlock(&p->lock);
 	slabs_release(p, give);
@@ -435,18 +486,8 @@ static void cache_spill_chain(qsbr_pool *p, struct pool_cache *c)
 /* Under the lock: the depot's objects back to their slabs. */
 static void depot_drain(qsbr_pool *p, struct slab **give)
 {
-	while (p->depot != NULL) {
-		struct obj_head *h = p->depot;
-
-		p->depot = h->link;
-		while (h != NULL) {
-			struct obj_head *next = (struct obj_head *)(void *)h->node.next;
-
-			put(p, h, give);
-			h = next;
-		}
-	}
-	p->depot_chains = 0;
+	runs_put(p, p->depot, give);
+	p->depot = NULL;
 	p->depot_objects = 0;
 }
 
@@ -532,7 +573,7 @@ void qsbr__pool_thread_exit(qsbr_thread *t)
 			 * callback, and qsbr__retire_exit hands it over next. */
 			hand_open(t, p, c);
 			pthread_mutex_lock(&p->lock);
-			cache_spill(p, c, UINT64_MAX, &give);
+			cache_spill(p, c, &give);
 			p->retired += load_relaxed(&c->n_retired);
 			p->reclaimed += load_relaxed(&c->n_reclaimed);
 			if (c->p_prev != NULL)
@@ -588,7 +629,6 @@ static void pool_reclaim(qsbr_node *n)
 	qsbr_thread *t = qsbr__callback_thread();
 	struct pool_cache *c = t != NULL ? cache_of(t, p, false) : NULL;
 	struct slab *give = NULL;
-	uint64_t cached = 0, left = 0;
 
 	/* The grace period is over: from here a reader is a buggy one. */
 #ifdef POOL_ASAN
@@ -597,27 +637,19 @@ static void pool_reclaim(qsbr_node *n)
 #endif
 	if (c != NULL && load_relaxed(&c->n_free) + h->count > p->cache_max)
 		cache_spill_chain(p, c);
-	while (h != NULL && c != NULL && load_relaxed(&c->n_free) < p->cache_max) {
-		struct obj_head *next = h->link;
+	if (c != NULL && load_relaxed(&c->n_free) + h->count <= p->cache_max) {
+		uint32_t n = h->count;
 
-		cache_push(c, h);
-		cached++;
-		h = next;
-	}
-	/* After the pushes: counts_of never sees them waiting and cached. */
-	if (cached != 0)
-		add_relaxed_owner(&c->n_reclaimed, cached);
-	if (h == NULL)
+		cache_put_run(c, h, n);
+		/* After the run joins: counts_of never sees it waiting and
+		 * cached. */
+		add_relaxed_owner(&c->n_reclaimed, n);
 		return;
-	pthread_mutex_lock(&p->lock);
-	while (h != NULL) {
-		struct obj_head *next = h->link;
-
-		put(p, h, &give);
-		left++;
-		h = next;
 	}
-	p->reclaimed += left;
+	pthread_mutex_lock(&p->lock);
+	p->reclaimed += h->count;
+	h->node.next = NULL;
+	runs_put(p, h, &give);
 	pthread_mutex_unlock(&p->lock);
 	slabs_release(p, give);
 }
@@ -677,6 +709,12 @@ qsbr_pool *qsbr_pool_new(qsbr_domain *d, size_t size, size_t align)
 	if (p->first + POOL_SLAB_MIN_OBJECTS * p->stride > p->slab_bytes)
 		p->slab_bytes = p->first + POOL_SLAB_MIN_OBJECTS * p->stride;
 	p->per_slab = (uint32_t)((p->slab_bytes - p->first) / p->stride);
+	p->keep_empty = POOL_KEEP_EMPTY_BYTES / p->slab_bytes;
+	if (p->keep_empty < POOL_KEEP_EMPTY_MIN)
+		p->keep_empty = POOL_KEEP_EMPTY_MIN;
+	p->depot_max = POOL_DEPOT_BYTES / p->stride;
+	if (p->depot_max < POOL_DEPOT_MIN)
+		p->depot_max = POOL_DEPOT_MIN;
 	p->cache_max = POOL_CACHE_BYTES / p->stride > POOL_CACHE_MAX
 			       ? POOL_CACHE_MAX
 			       : (uint32_t)(POOL_CACHE_BYTES / p->stride);
@@ -845,21 +883,19 @@ static struct obj_head *__attribute__((noinline)) alloc_slow(qsbr_pool *p, struc
 	pthread_mutex_lock(&p->lock);
 	QSBR_ASSERT(c == NULL || c->free == NULL, "qsbr_pool_alloc: refill of a cache that is not empty");
 	if (c != NULL && p->depot != NULL) {
-		/* A chain from the depot: one lock, no slab touched. */
-		h = p->depot;
-		p->depot = h->link;
-		p->depot_chains--;
-		p->depot_objects -= h->count;
+		/* Runs from the depot: one lock, no slab touched. */
+		struct obj_head *last;
+		uint32_t n;
+
+		c->free = runs_cut(&p->depot, POOL_CACHE_BATCH, &last, &n);
+		p->depot_objects -= n;
 		pthread_mutex_unlock(&p->lock);
-		c->free = (struct obj_head *)(void *)h->node.next;
-		c->free_tail = NULL;
+		store_relaxed(&c->n_free, n);
 #ifdef POOL_ASAN
-		for (struct obj_head *x = c->free; x != NULL;
-		     x = (struct obj_head *)(void *)x->node.next)
-			c->free_tail = x;
+		for (struct obj_head *r = c->free; r != NULL; r = next_run(r))
+			c->free_tail = r;
 #endif
-		store_relaxed(&c->n_free, load_relaxed(&c->n_free) + h->count - 1);
-		return h;
+		return cache_pop(c);
 	}
 	s = p->partial;
 	if (s == NULL && p->empty != NULL) {
@@ -878,9 +914,18 @@ static struct obj_head *__attribute__((noinline)) alloc_slow(qsbr_pool *p, struc
 		slab_add(p, s);
 	}
 	h = take(p, s);
-	/* And a batch for the cache, from the slabs that have free objects. */
-	for (uint32_t i = 1; c != NULL && i < POOL_CACHE_BATCH && p->partial != NULL; i++)
-		cache_push(c, take(p, p->partial));
+	/* And a run for the cache, from the slabs that have free objects. */
+	if (c != NULL && p->partial != NULL) {
+		struct obj_head *first = take(p, p->partial), *last = first;
+		uint32_t n = 1;
+
+		for (; n < POOL_CACHE_BATCH - 1 && p->partial != NULL; n++) {
+			last->link = take(p, p->partial);
+			last = last->link;
+		}
+		last->link = NULL;
+		cache_put_run(c, first, n);
+	}
 	pthread_mutex_unlock(&p->lock);
 	return h;
 }
