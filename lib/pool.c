@@ -186,6 +186,13 @@ struct qsbr_pool {
 	/* Under lock: retires and callbacks not counted in a live cache (no
 	 * cache, the helper's callbacks, caches of threads that left). */
 	uint64_t retired, reclaimed;
+	uint64_t open_taken;    /* retired objects a delete took from open batches */
+	/* Without the lock: batches whose callback found no room in a cache
+	 * (the helper thread's, most often), a list of runs that any thread
+	 * pushes (CAS) and a refill takes whole (exchange); its objects, and
+	 * all objects ever pushed (counted as reclaimed). */
+	alignas(CACHELINE) auptr returned;
+	au64 returned_n, returned_total;
 };
 
 static size_t round_up(size_t n, size_t to)
@@ -456,6 +463,18 @@ static struct obj_head *runs_cut(struct obj_head **list, uint32_t n, struct obj_
 	return first;
 }
 
+/* Under the lock: runs first..last, n objects, join the depot if it has
+ * room; false if not. */
+static bool depot_add(qsbr_pool *p, struct obj_head *first, struct obj_head *last, uint64_t n)
+{
+	if (p->depot_objects + n > p->depot_max)
+		return false;
+	last->node.next = p->depot != NULL ? &p->depot->node : NULL;
+	p->depot = first;
+	p->depot_objects += n;
+	return true;
+}
+
 /* A full cache gives POOL_CACHE_BATCH objects or so to the depot in one
  * lock, touching only the heads of their runs (or, with the depot full,
  * to the slabs). */
@@ -472,20 +491,43 @@ static void cache_spill_chain(qsbr_pool *p, struct pool_cache *c)
 		c->free_tail = NULL;
 	store_relaxed(&c->n_free, load_relaxed(&c->n_free) - n);
 	pthread_mutex_lock(&p->lock);
-	if (p->depot_objects + n <= p->depot_max) {
-		last->node.next = p->depot != NULL ? &p->depot->node : NULL;
-		p->depot = first;
-		p->depot_objects += n;
-	} else {
+	if (!depot_add(p, first, last, n))
 		runs_put(p, first, &give);
-	}
 	pthread_mutex_unlock(&p->lock);
 	slabs_release(p, give);
+}
+
+/* Under the lock: the returned list joins the depot (room or not: its
+ * objects were counted against the same bound).  Touches each run's
+ * first object. */
+static void returned_take(qsbr_pool *p)
+{
+	struct obj_head *first, *last;
+	uint64_t n = 0;
+
+	if (load_relaxed(&p->returned) == 0)
+		return;
+	/* Acquire: pairs with the release CAS of each push in pool_reclaim,
+	 * so the runs' links are visible.  (Its release half orders nothing:
+	 * atomics.h has no acquire-only exchange.) */
+	first = (struct obj_head *)exchange_acq_rel(&p->returned, 0);
+	if (first == NULL)
+		return;
+	for (last = first;; last = next_run(last)) {
+		n += last->count;
+		if (next_run(last) == NULL)
+			break;
+	}
+	fetch_sub_relaxed(&p->returned_n, n);
+	last->node.next = p->depot != NULL ? &p->depot->node : NULL;
+	p->depot = first;
+	p->depot_objects += n;
 }
 
 /* Under the lock: the depot's objects back to their slabs. */
 static void depot_drain(qsbr_pool *p, struct slab **give)
 {
+	returned_take(p);
 	runs_put(p, p->depot, give);
 	p->depot = NULL;
 	p->depot_objects = 0;
@@ -593,15 +635,19 @@ void qsbr__pool_thread_exit(qsbr_thread *t)
 /* ---- Counts --------------------------------------------------------- */
 
 struct counts {
-	uint64_t in_caches, waiting; /* in_caches: the depot's too */
+	uint64_t in_caches, waiting; /* in_caches: the shared ones too */
+	uint64_t shared;             /* in the depot and the returned list */
 };
 
 /* Under the lock. */
 static struct counts counts_of(const qsbr_pool *p)
 {
-	struct counts k = { p->depot_objects, 0 };
-	uint64_t retired = p->retired, reclaimed = p->reclaimed;
+	struct counts k = { 0, 0, p->depot_objects + load_relaxed(&p->returned_n) };
+	/* Acquire: pairs with the release add that ends a callback's
+	 * lock-free path (pool_reclaim). */
+	uint64_t retired = p->retired, reclaimed = p->reclaimed + load_acquire(&p->returned_total);
 
+	k.in_caches = k.shared;
 	for (struct pool_cache *c = p->caches; c != NULL; c = c->p_next) {
 		k.in_caches += load_relaxed(&c->n_free);
 		retired += load_relaxed(&c->n_retired);
@@ -614,7 +660,9 @@ static struct counts counts_of(const qsbr_pool *p)
 
 static uint64_t allocated_of(const qsbr_pool *p, struct counts k)
 {
-	return p->in_use > k.in_caches + k.waiting ? p->in_use - k.in_caches - k.waiting : 0;
+	uint64_t out = k.in_caches + k.waiting + p->open_taken;
+
+	return p->in_use > out ? p->in_use - out : 0;
 }
 
 /* ---- The calls -------------------------------------------------------- */
@@ -646,10 +694,35 @@ static void pool_reclaim(qsbr_node *n)
 		add_relaxed_owner(&c->n_reclaimed, n);
 		return;
 	}
+	/* No cache (the helper thread), or a full one: the batch goes whole
+	 * to the returned list while it has room, without the lock. */
+	if (load_relaxed(&p->returned_n) + h->count <= p->depot_max) {
+		uintptr_t top = load_relaxed(&p->returned);
+
+		uint32_t n = h->count;
+
+		/* Counted first (relaxed: the CAS below carries it to the
+		 * taker), so that the taker's subtraction never goes below 0. */
+		fetch_add_relaxed(&p->returned_n, n);
+		do
+			h->node.next = (qsbr_node *)top;
+		/* Release: the run's links (and, through the callback's own
+		 * ordering, its objects' last uses) reach the refill that
+		 * takes the list; pairs with the exchange in returned_take.
+		 * Relaxed failure: top is only stored again. */
+		while (!cas_weak_release_relaxed(&p->returned, &top, (uintptr_t)h));
+		/* The callback's last access to the pool, as the unlock is on
+		 * the locked path: release pairs with the acquire load in
+		 * counts_of, so a delete that sees nothing waiting any more
+		 * frees the pool after this callback is done with it. */
+		fetch_add_release(&p->returned_total, n);
+		return;
+	}
 	pthread_mutex_lock(&p->lock);
 	p->reclaimed += h->count;
 	h->node.next = NULL;
-	runs_put(p, h, &give);
+	if (!depot_add(p, h, h, h->count))
+		runs_put(p, h, &give);
 	pthread_mutex_unlock(&p->lock);
 	slabs_release(p, give);
 }
@@ -752,6 +825,7 @@ static int settle_locked(qsbr_pool *p)
 		 * the wait below be their grace period. */
 		for (struct pool_cache *c = p->caches; c != NULL; c = c->p_next) {
 			p->reclaimed += c->n_open;
+			p->open_taken += c->n_open;
 			c->open = c->open_last = NULL;
 			c->n_open = 0;
 		}
@@ -813,6 +887,13 @@ int qsbr_pool_delete(qsbr_pool *p)
 	err = settle_locked(p);
 	if (err != 0)
 		return err;
+	/* Again, now that no callback runs: one on its lock-free path counts
+	 * its batch as cached before it stops counting it as waiting. */
+	if (allocated_of(p, counts_of(p)) != 0) {
+		pthread_mutex_unlock(&p->lock);
+		pthread_mutex_unlock(&pools_lock);
+		return EBUSY;
+	}
 	destroy_locked(p);
 	return 0;
 }
@@ -873,15 +954,78 @@ static struct obj_head *object_to_give_back(qsbr_thread *t, qsbr_pool *p, void *
 	return h;
 }
 
+/*
+ * Under the lock, which it releases: one object for the caller and, for a
+ * cache, a run of up to POOL_CACHE_BATCH - 1 more, from the partial slabs
+ * (one at least has a free object).  Slots never carved since their slab
+ * emptied are only reserved under the lock (the slab's carved, nfree);
+ * their heads, fresh memory that nobody else touches, are written after
+ * the unlock, so that the cache misses of a slab's first use are not
+ * paid with the lock held.
+ */
+static struct obj_head *take_run(qsbr_pool *p, struct pool_cache *c)
+{
+	struct {
+		struct slab *s;
+		uint32_t start, n;
+	} carve[4];
+	unsigned ncarve = 0;
+	uint32_t want = c != NULL ? POOL_CACHE_BATCH : 1, got = 0;
+	struct obj_head *first = NULL, **link = &first;
+
+	while (got < want && p->partial != NULL) {
+		struct slab *s = p->partial;
+
+#ifndef POOL_ASAN
+		if (s->free == NULL) { /* the rest of s is uncarved (see put) */
+			uint32_t k = want - got < s->nfree ? want - got : s->nfree;
+
+			if (ncarve == sizeof(carve) / sizeof(carve[0]))
+				break;
+			carve[ncarve].s = s;
+			carve[ncarve].start = s->carved;
+			carve[ncarve++].n = k;
+			s->carved += k;
+			s->nfree -= k;
+			p->in_use += k;
+			got += k;
+			if (s->nfree == 0)
+				list_remove(&p->partial, s);
+			continue;
+		}
+#endif
+		*link = take(p, s);
+		link = &(*link)->link;
+		got++;
+	}
+	pthread_mutex_unlock(&p->lock);
+	for (unsigned i = 0; i < ncarve; i++) {
+		for (uint32_t j = 0; j < carve[i].n; j++) {
+			struct obj_head *h = slot(p, carve[i].s, carve[i].start + j);
+
+			UNPOISON(h, sizeof(*h));
+			h->slab = carve[i].s;
+			h->state = OBJ_FREE;
+			*link = h;
+			link = &h->link;
+		}
+	}
+	*link = NULL;
+	if (got > 1)
+		cache_put_run(c, first->link, got - 1);
+	return first;
+}
+
 /* Out of line: the cache is empty (or there is none).  Fills it from the
  * slabs, a new one if need be, and returns one object. */
 static struct obj_head *__attribute__((noinline)) alloc_slow(qsbr_pool *p, struct pool_cache *c)
 {
-	struct obj_head *h;
 	struct slab *s;
 
 	pthread_mutex_lock(&p->lock);
 	QSBR_ASSERT(c == NULL || c->free == NULL, "qsbr_pool_alloc: refill of a cache that is not empty");
+	if (c != NULL)
+		returned_take(p);
 	if (c != NULL && p->depot != NULL) {
 		/* Runs from the depot: one lock, no slab touched. */
 		struct obj_head *last;
@@ -913,21 +1057,7 @@ static struct obj_head *__attribute__((noinline)) alloc_slow(qsbr_pool *p, struc
 		pthread_mutex_lock(&p->lock);
 		slab_add(p, s);
 	}
-	h = take(p, s);
-	/* And a run for the cache, from the slabs that have free objects. */
-	if (c != NULL && p->partial != NULL) {
-		struct obj_head *first = take(p, p->partial), *last = first;
-		uint32_t n = 1;
-
-		for (; n < POOL_CACHE_BATCH - 1 && p->partial != NULL; n++) {
-			last->link = take(p, p->partial);
-			last = last->link;
-		}
-		last->link = NULL;
-		cache_put_run(c, first, n);
-	}
-	pthread_mutex_unlock(&p->lock);
-	return h;
+	return take_run(p, c);
 }
 
 /* h, taken from a cache or the slabs, goes to the caller. */
@@ -1084,7 +1214,7 @@ int qsbr_pool_stats_get(qsbr_pool *p, qsbr_pool_stats *out)
 	k = counts_of(p);
 	out->allocated = allocated_of(p, k);
 	out->waiting = k.waiting;
-	out->thread_cached = k.in_caches - p->depot_objects;
+	out->thread_cached = k.in_caches - k.shared;
 	out->cached = p->n_slabs * p->per_slab - p->in_use + k.in_caches;
 	out->slabs = p->n_slabs;
 	out->bytes_held = p->n_slabs * p->slab_bytes;
