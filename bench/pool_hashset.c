@@ -26,6 +26,7 @@
 #include <qsbr/pool.h>
 
 #include "harness.h"
+#include "pool_bench.h"
 
 typedef qsbr_node rc_head; /* what ds_hashset.h puts first in a node */
 
@@ -129,30 +130,13 @@ static void body(gb_state *st, void *arg)
 
 int main(int argc, char **argv)
 {
-	static const struct {
-		const char *name;
-		enum how how;
-	} runs[] = {
-		{ "pool-hashset/malloc-free-now", MALLOC_FREE_NOW },
-		{ "pool-hashset/retire-free", RETIRE_FREE },
-		{ "pool-hashset/pool", POOL },
+	static const char *const names[] = { /* in the order of enum how */
+		"pool-hashset/malloc-free-now",
+		"pool-hashset/retire-free",
+		"pool-hashset/pool",
 	};
 
-	for (size_t i = 0; i < sizeof(runs) / sizeof(runs[0]); i++) {
-		gb_bench *b = gb_register(runs[i].name, body, (void *)(intptr_t)runs[i].how);
-
-		gb_setup(b, setup);
-		gb_teardown(b, teardown);
-		gb_threads(b, 1);
-		if (runs[i].how != MALLOC_FREE_NOW) { /* freeing at once: one thread */
-			gb_threads(b, 2);
-			gb_threads(b, 4);
-		}
-		gb_real_time(b);
-		gb_min_time(b, 0.5);
-		gb_repetitions(b, 5);
-		gb_aggregates_only(b);
-	}
+	pool_bench_register(names, sizeof(names) / sizeof(names[0]), body, setup, teardown);
 	int rc = gb_run(argc, argv);
 
 	if (dom != NULL && (qsbr_pool_delete(pool) != 0 || qsbr_domain_delete(dom) != 0))

@@ -35,6 +35,7 @@
 #include <qsbr/stack.h>
 
 #include "gbench.h"
+#include "pool_bench.h"
 
 #define BATCH 1024
 #define PREFILL 1000
@@ -188,32 +189,14 @@ static void body(gb_state *st, void *arg)
 
 int main(int argc, char **argv)
 {
-	static const struct {
-		const char *name;
-		enum how how;
-	} runs[] = {
-		{ "pool-stack/malloc-free-now", MALLOC_FREE_NOW },
-		{ "pool-stack/retire-free", RETIRE_FREE },
-		{ "pool-stack/pool", POOL },
-		{ "pool-stack/ds-stack", DS_STACK },
+	static const char *const names[] = { /* in the order of enum how */
+		"pool-stack/malloc-free-now",
+		"pool-stack/retire-free",
+		"pool-stack/pool",
+		"pool-stack/ds-stack",
 	};
 
-	for (size_t i = 0; i < sizeof(runs) / sizeof(runs[0]); i++) {
-		gb_bench *b = gb_register(runs[i].name, body, (void *)(intptr_t)runs[i].how);
-
-		gb_setup(b, setup);
-		gb_teardown(b, teardown);
-		gb_threads(b, 1);
-		/* Freeing at once is unsafe with a second popper. */
-		if (runs[i].how != MALLOC_FREE_NOW) {
-			gb_threads(b, 2);
-			gb_threads(b, 4);
-		}
-		gb_real_time(b); /* rates per wall-clock second, all threads together */
-		gb_min_time(b, 0.5);
-		gb_repetitions(b, 5);
-		gb_aggregates_only(b);
-	}
+	pool_bench_register(names, sizeof(names) / sizeof(names[0]), body, setup, teardown);
 	int rc = gb_run(argc, argv);
 
 	if (dom != NULL && (qsbr_stack_delete(ds, NULL, NULL) != 0 || qsbr_pool_delete(pool) != 0 ||
