@@ -28,7 +28,8 @@
  * slabs keep the rest, under the pool's lock: slabs with free objects are on
  * the partial list, slabs with none on no list, and a slab whose objects are
  * all free is empty.  Between the two, the depot keeps up to depot_max
- * free objects (POOL_DEPOT_BYTES of them, at least POOL_DEPOT_MIN): a
+ * free objects (POOL_DEPOT_BYTES of them, at least POOL_DEPOT_MIN; up to
+ * twice that when an empty depot takes the returned list below): a
  * cache that overflows gives POOL_CACHE_BATCH or so to it, one that runs
  * dry takes as many from it, each in one lock, touching only the first
  * object of each run (see next_run); without objects there, a dry cache
@@ -36,8 +37,10 @@
  * overflowing one gives them to the slabs).  A retired batch's callback
  * puts it, as one run, in the cache of the thread that runs the callback
  * (qsbr__callback_thread: most often the retiring thread itself, at its
- * own retire or reclaim), or, from the helper thread or with the cache
- * full, back in its slabs.
+ * own retire or reclaim); from the helper thread or with the cache full,
+ * on the pool's returned list (a lock-free stack of runs that the next
+ * refill takes whole into the depot), within the depot's bound; beyond
+ * it, back in its slabs.
  *
  * At most keep_empty empty slabs are kept (POOL_KEEP_EMPTY_BYTES of them,
  * at least POOL_KEEP_EMPTY_MIN), for the next allocations: a burst that
@@ -46,8 +49,8 @@
  * that is given back at once.  So the idle memory
  * of a pool is bounded by cache_max objects (and a batch of fewer than
  * POOL_RETIRE_BATCH retired ones) per registered thread that used it,
- * depot_max objects in the depot, the free objects in slabs that still
- * hold others, and keep_empty slabs.  qsbr_pool_trim puts the depot's objects back in
+ * depot_max objects on the returned list and twice that in the depot, the
+ * free objects in slabs that still hold others, and keep_empty slabs.  qsbr_pool_trim puts the depot's objects back in
  * their slabs and gives back the empty ones.
  *
  * The core's hooks: qsbr_thread.pool_caches (registry.c clears it at
@@ -539,7 +542,9 @@ static inline struct pool_cache *cache_of(qsbr_thread *t, qsbr_pool *p, bool mak
 {
 	struct pool_cache *c = t->pool_caches;
 
-	if (c != NULL && atomic_load_explicit(&c->pool, memory_order_acquire) == p)
+	/* Acquire: pairs with the delete's release store of NULL (as in
+	 * cache_find); a live pool compares equal and needs nothing more. */
+	if (c != NULL && load_acquire(&c->pool) == p)
 		return c;
 	return cache_find(t, p, make);
 }
@@ -550,7 +555,7 @@ static struct pool_cache *__attribute__((noinline)) cache_find(qsbr_thread *t, q
 	struct pool_cache **link = &t->pool_caches, *c;
 
 	while ((c = *link) != NULL) {
-		qsbr_pool *cp = atomic_load_explicit(&c->pool, memory_order_acquire);
+		qsbr_pool *cp = load_acquire(&c->pool); /* see below */
 
 		if (cp == p) {
 			if (link != &t->pool_caches) { /* to the front */
@@ -605,7 +610,8 @@ void qsbr__pool_thread_exit(qsbr_thread *t)
 		return;
 	pthread_mutex_lock(&pools_lock);
 	while ((c = t->pool_caches) != NULL) {
-		qsbr_pool *p = atomic_load_explicit(&c->pool, memory_order_acquire);
+		/* Acquire: pairs with the delete's release store of NULL. */
+		qsbr_pool *p = load_acquire(&c->pool);
 		struct slab *give = NULL;
 
 		t->pool_caches = c->t_next;
@@ -856,7 +862,7 @@ static void destroy_locked(qsbr_pool *p)
 	for (struct pool_cache *c = p->caches; c != NULL;) {
 		struct pool_cache *next = c->p_next;
 
-		atomic_store_explicit(&c->pool, NULL, memory_order_release);
+		store_release(&c->pool, NULL);
 		c = next;
 	}
 	p->caches = NULL;
@@ -1024,8 +1030,8 @@ static struct obj_head *__attribute__((noinline)) alloc_slow(qsbr_pool *p, struc
 
 	pthread_mutex_lock(&p->lock);
 	QSBR_ASSERT(c == NULL || c->free == NULL, "qsbr_pool_alloc: refill of a cache that is not empty");
-	if (c != NULL)
-		returned_take(p);
+	if (c != NULL && p->depot == NULL)
+		returned_take(p); /* into an empty depot: it stays within twice its bound */
 	if (c != NULL && p->depot != NULL) {
 		/* Runs from the depot: one lock, no slab touched. */
 		struct obj_head *last;
