@@ -111,6 +111,14 @@ static inline bool hs_lookup(struct hashset *s, uint64_t key)
 	return false;
 }
 
+/* Where nodes come from: malloc, unless the including file says otherwise
+ * (pool-hashset: a qsbr_pool).  HS_NODE_DROP gives back a node that was
+ * never published, or one still linked when the set is destroyed. */
+#ifndef HS_NODE_NEW
+#define HS_NODE_NEW() ((struct hnode *)malloc(sizeof(struct hnode)))
+#define HS_NODE_DROP(n) free(n)
+#endif
+
 static inline bool hs_insert(struct hashset *s, uint64_t key, struct bench_rbuf *rb)
 {
 	struct hnode *n = NULL, *cur;
@@ -118,11 +126,12 @@ static inline bool hs_insert(struct hashset *s, uint64_t key, struct bench_rbuf 
 
 	for (;;) {
 		if (hs_find(s, key, &prev, &cur, rb)) {
-			free(n); /* never published */
+			if (n != NULL)
+				HS_NODE_DROP(n); /* never published */
 			return false;
 		}
 		if (n == NULL) {
-			n = malloc(sizeof(*n));
+			n = HS_NODE_NEW();
 			if (n == NULL)
 				abort();
 			n->key = key;
@@ -198,7 +207,7 @@ static inline void hs_destroy(struct hashset *s)
 			struct hnode *next = hs_ptr(atomic_load_explicit(&n->next,
 									 memory_order_relaxed));
 
-			free(n);
+			HS_NODE_DROP(n);
 			n = next;
 		}
 	}

@@ -9,11 +9,18 @@
  *                     with a callback that frees it (today's way)
  *   pool              push a qsbr_pool_alloc'd node, pop one,
  *                     qsbr_pool_retire it
+ *   ds-stack          the library's qsbr_stack (qsbr/stack.h), whose nodes
+ *                     come from its own pool: qsbr_stack_push, then
+ *                     qsbr_stack_pop
  *
- * 1 thread, and 2 for the last two (freeing at once is unsafe with two).
+ * 1 thread, and 2 and 4 for the others (freeing at once is unsafe with two).
+ * Run it under LD_PRELOAD=libmimalloc.so or libjemalloc.so for the rows with
+ * another allocator (docs/benchmarks.md).
  * Each thread reports a quiescent state after every push/pop pair.  The
  * stack starts with 1000 nodes.  An operation is a push or a pop; the
- * counter "ops" is operations per second.
+ * counter "ops" is operations per wall-clock second, all threads together;
+ * "cpu_ns" the CPU time of a thread per operation, averaged over the
+ * threads (what a loaded machine disturbs least).
  */
 #include <stdalign.h>
 #include <stdatomic.h>
@@ -21,11 +28,14 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include <qsbr.h>
 #include <qsbr/pool.h>
+#include <qsbr/stack.h>
 
 #include "gbench.h"
+#include "pool_bench.h"
 
 #define BATCH 1024
 #define PREFILL 1000
@@ -40,11 +50,12 @@ struct stack {
 	alignas(64) _Atomic(struct snode *) top;
 };
 
-enum how { MALLOC_FREE_NOW, RETIRE_FREE, POOL };
+enum how { MALLOC_FREE_NOW, RETIRE_FREE, POOL, DS_STACK };
 
 static qsbr_domain *dom;
 static qsbr_pool *pool;
 static struct stack stk;
+static qsbr_stack *ds;
 
 static void push(struct snode *n)
 {
@@ -77,17 +88,29 @@ static struct snode *node_new(qsbr_thread *t, enum how how)
 	return how == POOL ? qsbr_pool_alloc(t, pool) : malloc(sizeof(struct snode));
 }
 
+/* The domain, the pool and the library's stack are made once and kept
+ * across runs, as malloc keeps its heap: a run does not pay for a pool's
+ * first slabs (fresh pages) when the reference reuses its warm arenas. */
 static void setup(gb_state *st, void *arg)
 {
 	enum how how = (enum how)(intptr_t)arg;
 	qsbr_thread *t;
 
 	(void)st;
-	dom = qsbr_domain_new(NULL);
-	pool = qsbr_pool_new(dom, sizeof(struct snode), alignof(struct snode));
+	if (dom == NULL) {
+		dom = qsbr_domain_new(NULL);
+		pool = dom != NULL ? qsbr_pool_new(dom, sizeof(struct snode), alignof(struct snode)) : NULL;
+		ds = dom != NULL ? qsbr_stack_new(dom) : NULL;
+		if (pool == NULL || ds == NULL)
+			abort();
+	}
 	t = qsbr_register(dom);
-	for (int i = 0; i < PREFILL; i++)
-		push(node_new(t, how));
+	for (int i = 0; i < PREFILL; i++) {
+		if (how == DS_STACK)
+			qsbr_stack_push(ds, NULL);
+		else
+			push(node_new(t, how));
+	}
 	qsbr_unregister(t);
 }
 
@@ -98,6 +121,8 @@ static void teardown(gb_state *st, void *arg)
 	struct snode *n;
 
 	(void)st;
+	while (how == DS_STACK && qsbr_stack_pop(ds, t, NULL) == 0)
+		;
 	while ((n = pop()) != NULL) {
 		if (how == POOL)
 			qsbr_pool_free(t, pool, n);
@@ -105,9 +130,14 @@ static void teardown(gb_state *st, void *arg)
 			free(n);
 	}
 	qsbr_unregister(t);
-	if (qsbr_pool_delete(pool) != 0)
-		fprintf(stderr, "pool-stack: pool not empty\n");
-	qsbr_domain_delete(dom);
+}
+
+static double thread_cpu_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
 }
 
 static void body(gb_state *st, void *arg)
@@ -115,9 +145,17 @@ static void body(gb_state *st, void *arg)
 	enum how how = (enum how)(intptr_t)arg;
 	qsbr_thread *t = qsbr_register(dom);
 	uint64_t pairs = 0;
+	double cpu = thread_cpu_ns();
 
 	while (gb_keep_running_batch(st, BATCH)) {
-		for (int i = 0; i < BATCH; i++) {
+		for (int i = 0; how == DS_STACK && i < BATCH; i++) {
+			void *v;
+
+			qsbr_stack_push(ds, (void *)(uintptr_t)i);
+			qsbr_stack_pop(ds, t, &v);
+			qsbr_quiescent(t);
+		}
+		for (int i = 0; how != DS_STACK && i < BATCH; i++) {
 			struct snode *n = node_new(t, how);
 
 			if (n == NULL) {
@@ -137,39 +175,32 @@ static void body(gb_state *st, void *arg)
 			case POOL:
 				qsbr_pool_retire(t, pool, n);
 				break;
+			case DS_STACK:
+				break;
 			}
 			qsbr_quiescent(t);
 		}
 		pairs += BATCH;
 	}
 	gb_counter(st, "ops", (double)(2 * pairs), GB_RATE);
+	gb_counter(st, "cpu_ns", (thread_cpu_ns() - cpu) / (double)(2 * pairs + 1), GB_AVG_THREADS);
 	qsbr_unregister(t);
 }
 
 int main(int argc, char **argv)
 {
-	static const struct {
-		const char *name;
-		enum how how;
-	} runs[] = {
-		{ "pool-stack/malloc-free-now", MALLOC_FREE_NOW },
-		{ "pool-stack/retire-free", RETIRE_FREE },
-		{ "pool-stack/pool", POOL },
+	static const char *const names[] = { /* in the order of enum how */
+		"pool-stack/malloc-free-now",
+		"pool-stack/retire-free",
+		"pool-stack/pool",
+		"pool-stack/ds-stack",
 	};
 
-	for (size_t i = 0; i < sizeof(runs) / sizeof(runs[0]); i++) {
-		gb_bench *b = gb_register(runs[i].name, body, (void *)(intptr_t)runs[i].how);
+	pool_bench_register(names, sizeof(names) / sizeof(names[0]), body, setup, teardown);
+	int rc = gb_run(argc, argv);
 
-		gb_setup(b, setup);
-		gb_teardown(b, teardown);
-		gb_threads(b, 1);
-		/* Freeing at once is unsafe with a second popper. */
-		if (runs[i].how != MALLOC_FREE_NOW)
-			gb_threads(b, 2);
-		gb_real_time(b); /* rates per wall-clock second, all threads together */
-		gb_min_time(b, 0.5);
-		gb_repetitions(b, 5);
-		gb_aggregates_only(b);
-	}
-	return gb_run(argc, argv);
+	if (dom != NULL && (qsbr_stack_delete(ds, NULL, NULL) != 0 || qsbr_pool_delete(pool) != 0 ||
+			    qsbr_domain_delete(dom) != 0))
+		fprintf(stderr, "pool-stack: cleanup failed\n");
+	return rc;
 }

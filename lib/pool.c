@@ -27,22 +27,30 @@
  * taken and given without a lock.  Behind the caches, the
  * slabs keep the rest, under the pool's lock: slabs with free objects are on
  * the partial list, slabs with none on no list, and a slab whose objects are
- * all free is empty.  Between the two, the depot keeps up to POOL_DEPOT_MAX
- * chains of POOL_CACHE_BATCH free objects: a cache that overflows gives a
- * chain to it, one that runs dry takes a chain from it, each in one lock
- * and O(1) under it; without a chain there, a dry cache takes
- * POOL_CACHE_BATCH objects from the slabs (and, the depot full, an
- * overflowing one gives them to the slabs).  A retired object's callback puts it in the cache of the thread that
- * runs the callback (qsbr__callback_thread: most often the retiring thread
- * itself, at its own retire or reclaim), or, from the helper thread or with
- * the cache full, back in its slab.
+ * all free is empty.  Between the two, the depot keeps up to depot_max
+ * free objects (POOL_DEPOT_BYTES of them, at least POOL_DEPOT_MIN; up to
+ * twice that when an empty depot takes the returned list below): a
+ * cache that overflows gives POOL_CACHE_BATCH or so to it, one that runs
+ * dry takes as many from it, each in one lock, touching only the first
+ * object of each run (see next_run); without objects there, a dry cache
+ * takes POOL_CACHE_BATCH objects from the slabs (and, the depot full, an
+ * overflowing one gives them to the slabs).  A retired batch's callback
+ * puts it, as one run, in the cache of the thread that runs the callback
+ * (qsbr__callback_thread: most often the retiring thread itself, at its
+ * own retire or reclaim); from the helper thread or with the cache full,
+ * on the pool's returned list (a lock-free stack of runs that the next
+ * refill takes whole into the depot), within the depot's bound; beyond
+ * it, back in its slabs.
  *
- * At most POOL_KEEP_EMPTY empty slabs are kept (for the next allocations); a
- * slab that empties beyond that is given back at once.  So the idle memory
+ * At most keep_empty empty slabs are kept (POOL_KEEP_EMPTY_BYTES of them,
+ * at least POOL_KEEP_EMPTY_MIN), for the next allocations: a burst that
+ * empties slabs and one that fills them again reuse them without a trip
+ * through the allocator (and fresh pages); a slab that empties beyond
+ * that is given back at once.  So the idle memory
  * of a pool is bounded by cache_max objects (and a batch of fewer than
  * POOL_RETIRE_BATCH retired ones) per registered thread that used it,
- * POOL_DEPOT_MAX * POOL_CACHE_BATCH objects in the depot, the free objects in slabs that still hold others, and
- * POOL_KEEP_EMPTY slabs.  qsbr_pool_trim puts the depot's objects back in
+ * depot_max objects on the returned list and twice that in the depot, the
+ * free objects in slabs that still hold others, and keep_empty slabs.  qsbr_pool_trim puts the depot's objects back in
  * their slabs and gives back the empty ones.
  *
  * The core's hooks: qsbr_thread.pool_caches (registry.c clears it at
@@ -70,6 +78,7 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "ds/ds.h"
 #include "internal.h"
 #include "qsbr/pool.h"
 
@@ -92,12 +101,14 @@
 
 #define POOL_SLAB_BYTES ((size_t)64 << 10) /* a slab, unless 8 objects need more */
 #define POOL_SLAB_MIN_OBJECTS 8u
-#define POOL_KEEP_EMPTY 1u                 /* empty slabs kept for reuse */
+#define POOL_KEEP_EMPTY_BYTES ((size_t)1 << 20) /* empty slabs kept for reuse: so many bytes, */
+#define POOL_KEEP_EMPTY_MIN 1u                /* and at least so many slabs */
 #define POOL_CACHE_BYTES ((size_t)128 << 10) /* a thread's cache: so many bytes, */
 #define POOL_CACHE_MAX 1024u               /* but at most so many objects */
 #define POOL_CACHE_MIN 16u                 /* and at least so many */
 #define POOL_CACHE_BATCH 64u               /* moved between a cache and the depot */
-#define POOL_DEPOT_MAX 32u                 /* chains of POOL_CACHE_BATCH in the depot */
+#define POOL_DEPOT_BYTES ((size_t)1 << 20) /* the depot holds so many bytes of objects, */
+#define POOL_DEPOT_MIN (2 * POOL_CACHE_BATCH) /* but at least so many objects */
 #define POOL_RETIRE_BATCH 8u              /* pool retires per core retire */
 
 enum obj_state { OBJ_FREE = 0x51f7ee, OBJ_ALLOCATED = 0x51a11c, OBJ_WAITING = 0x51a17 };
@@ -126,7 +137,7 @@ struct pool_cache {
 	struct pool_cache *t_next;       /* the thread's caches */
 	struct pool_cache *p_prev, *p_next; /* the pool's caches */
 	_Atomic(qsbr_pool *) pool;       /* NULL: the pool was deleted */
-	struct obj_head *free, *free_tail; /* linked by node.next */
+	struct obj_head *free, *free_tail; /* runs (see next_run); the tail under ASan */
 	struct obj_head *open, *open_last; /* retired, not yet handed to the core */
 	uint32_t n_open;
 	au64 n_free;
@@ -171,13 +182,20 @@ struct qsbr_pool {
 	struct slab *empty;     /* slabs with every object free */
 	struct slab *all;       /* every slab */
 	struct pool_cache *caches; /* under pools_lock and lock */
-	uint64_t n_slabs, n_empty;
+	uint64_t n_slabs, n_empty, keep_empty;
 	uint64_t in_use;        /* out of the slabs: in caches or the depot, allocated, waiting */
-	struct obj_head *depot; /* chains of free objects, linked by link */
-	uint64_t depot_chains, depot_objects;
+	struct obj_head *depot; /* free objects: a list of runs, as in a cache */
+	uint64_t depot_objects, depot_max;
 	/* Under lock: retires and callbacks not counted in a live cache (no
 	 * cache, the helper's callbacks, caches of threads that left). */
 	uint64_t retired, reclaimed;
+	uint64_t open_taken;    /* retired objects a delete took from open batches */
+	/* Without the lock: batches whose callback found no room in a cache
+	 * (the helper thread's, most often), a list of runs that any thread
+	 * pushes (CAS) and a refill takes whole (exchange); its objects, and
+	 * all objects ever pushed (counted as reclaimed). */
+	alignas(CACHELINE) auptr returned;
+	au64 returned_n, returned_total;
 };
 
 static size_t round_up(size_t n, size_t to)
@@ -327,7 +345,7 @@ static void put(qsbr_pool *p, struct obj_head *h, struct slab **give)
 	s->free = s->free_tail = NULL;
 	s->carved = 0;
 #endif
-	if (p->n_empty < POOL_KEEP_EMPTY) {
+	if (p->n_empty < p->keep_empty) {
 		list_insert(&p->empty, s);
 		p->n_empty++;
 		return;
@@ -339,113 +357,182 @@ static void put(qsbr_pool *p, struct obj_head *h, struct slab **give)
 
 /* ---- Thread caches ---------------------------------------------------- */
 
-/* Cache lists: LIFO for locality, FIFO under ASan (a longer quarantine). */
+/*
+ * A cache's free objects are a list of runs.  A run is a chain of objects
+ * linked by link, its first object's count saying how many; the runs are
+ * linked by their first objects' node.next.  A retire batch whose grace
+ * period is over goes in whole as one run (pool_reclaim), touching its
+ * first object only: the others are next touched by the alloc that hands
+ * them out, on the core that is going to use them.  LIFO for locality;
+ * FIFO under ASan (a longer quarantine), where free_tail is the last run.
+ */
+static struct obj_head *next_run(const struct obj_head *r)
+{
+	return (struct obj_head *)(void *)r->node.next;
+}
+
+/* first, n objects chained by link, joins the cache as one run. */
+static void cache_put_run(struct pool_cache *c, struct obj_head *first, uint32_t n)
+{
+	first->count = n;
+#ifdef POOL_ASAN
+	first->node.next = NULL;
+	if (c->free_tail != NULL)
+		c->free_tail->node.next = &first->node;
+	else
+		c->free = first;
+	c->free_tail = first;
+#else
+	first->node.next = c->free != NULL ? &c->free->node : NULL;
+	c->free = first;
+#endif
+	add_relaxed_owner(&c->n_free, n);
+}
+
 static void cache_push(struct pool_cache *c, struct obj_head *h)
 {
 	h->state = OBJ_FREE;
-	h->node.next = NULL;
-#ifdef POOL_ASAN
-	if (c->free_tail != NULL)
-		c->free_tail->node.next = &h->node;
-	else
-		c->free = h;
-	c->free_tail = h;
-#else
-	h->node.next = &c->free->node;
-	if (c->free == NULL)
-		c->free_tail = h;
-	c->free = h;
-#endif
-	add_relaxed_owner(&c->n_free, 1);
+	h->link = NULL;
+	cache_put_run(c, h, 1);
 }
 
+/* The first object of the first run; the rest of the run stays a run. */
 static struct obj_head *cache_pop(struct pool_cache *c)
 {
 	struct obj_head *h = c->free;
 
-	c->free = (struct obj_head *)(void *)h->node.next;
-	if (c->free == NULL)
-		c->free_tail = NULL;
+	if (h->count > 1) {
+		struct obj_head *rest = h->link;
+
+		rest->count = h->count - 1;
+		rest->node.next = h->node.next;
+#ifdef POOL_ASAN
+		if (c->free_tail == h)
+			c->free_tail = rest;
+#endif
+		c->free = rest;
+	} else {
+		c->free = next_run(h);
+#ifdef POOL_ASAN
+		if (c->free == NULL)
+			c->free_tail = NULL;
+#endif
+	}
 	store_relaxed(&c->n_free, load_relaxed(&c->n_free) - 1);
 	return h;
 }
 
-/* Under the pool's lock: n objects of the cache back to their slabs. */
-static void cache_spill(qsbr_pool *p, struct pool_cache *c, uint64_t n, struct slab **give)
+/* Under the pool's lock: every object of a list of runs back to its slab. */
+static void runs_put(qsbr_pool *p, struct obj_head *r, struct slab **give)
 {
-	while (n-- > 0 && c->free != NULL)
-		put(p, cache_pop(c), give);
+	while (r != NULL) {
+		struct obj_head *next = next_run(r), *h = r;
+
+		for (uint32_t k = r->count; k > 0; k--) {
+			struct obj_head *after = h->link; /* put() keeps link */
+
+			put(p, h, give);
+			h = after;
+		}
+		r = next;
+	}
+}
+
+/* Under the pool's lock: the cache's objects back to their slabs. */
+static void cache_spill(qsbr_pool *p, struct pool_cache *c, struct slab **give)
+{
+	runs_put(p, c->free, give);
+	c->free = c->free_tail = NULL;
+	store_relaxed(&c->n_free, 0);
 }
 
 static struct pool_cache *cache_find(qsbr_thread *t, qsbr_pool *p, bool make);
 
-/* Cuts up to n objects off the cache: a chain linked by node.next. */
-static struct obj_head *cache_cut(struct pool_cache *c, uint32_t n, uint32_t *count)
+/* Cuts the first runs off a list of runs at *list, n objects or more (or
+ * all it has): returns them, a list of runs ending in *last, and their
+ * objects in *count.  *list is not empty. */
+static struct obj_head *runs_cut(struct obj_head **list, uint32_t n, struct obj_head **last,
+				 uint32_t *count)
 {
-	struct obj_head *first = c->free, *last = first;
-	uint32_t k = 1;
+	struct obj_head *first = *list, *r = first;
+	uint32_t k;
 
-	if (first == NULL) {
-		*count = 0;
-		return NULL;
-	}
-	while (k < n && last->node.next != NULL) {
-		last = (struct obj_head *)(void *)last->node.next;
-		k++;
-	}
-	c->free = (struct obj_head *)(void *)last->node.next;
-	if (c->free == NULL)
-		c->free_tail = NULL;
-	last->node.next = NULL;
-	store_relaxed(&c->n_free, load_relaxed(&c->n_free) - k);
+	for (k = r->count; k < n && next_run(r) != NULL; k += r->count)
+		r = next_run(r);
+	*list = next_run(r);
+	r->node.next = NULL;
+	*last = r;
 	*count = k;
 	return first;
 }
 
-/* A full cache gives a chain to the depot in one lock (or, with the depot
- * full, to the slabs). */
+/* Under the lock: runs first..last, n objects, join the depot if it has
+ * room; false if not. */
+static bool depot_add(qsbr_pool *p, struct obj_head *first, struct obj_head *last, uint64_t n)
+{
+	if (p->depot_objects + n > p->depot_max)
+		return false;
+	last->node.next = p->depot != NULL ? &p->depot->node : NULL;
+	p->depot = first;
+	p->depot_objects += n;
+	return true;
+}
+
+/* A full cache gives POOL_CACHE_BATCH objects or so to the depot in one
+ * lock, touching only the heads of their runs (or, with the depot full,
+ * to the slabs). */
 static void cache_spill_chain(qsbr_pool *p, struct pool_cache *c)
 {
 	struct slab *give = NULL;
+	struct obj_head *first, *last;
 	uint32_t n;
-	struct obj_head *first = cache_cut(c, POOL_CACHE_BATCH, &n);
 
-	if (first == NULL)
+	if (c->free == NULL)
 		return;
+	first = runs_cut(&c->free, POOL_CACHE_BATCH, &last, &n);
+	if (c->free == NULL)
+		c->free_tail = NULL;
+	store_relaxed(&c->n_free, load_relaxed(&c->n_free) - n);
 	pthread_mutex_lock(&p->lock);
-	if (p->depot_chains < POOL_DEPOT_MAX) {
-		first->count = n;
-		first->link = p->depot;
-		p->depot = first;
-		p->depot_chains++;
-		p->depot_objects += n;
-	} else {
-		while (first != NULL) {
-			struct obj_head *next = (struct obj_head *)(void *)first->node.next;
-
-			put(p, first, &give);
-			first = next;
-		}
-	}
+	if (!depot_add(p, first, last, n))
+		runs_put(p, first, &give);
 	pthread_mutex_unlock(&p->lock);
 	slabs_release(p, give);
+}
+
+/* Under the lock: the returned list joins the depot (room or not: its
+ * objects were counted against the same bound).  Touches each run's
+ * first object. */
+static void returned_take(qsbr_pool *p)
+{
+	struct obj_head *first, *last;
+	uint64_t n = 0;
+
+	if (load_relaxed(&p->returned) == 0)
+		return;
+	/* Acquire: pairs with the release CAS of each push in pool_reclaim,
+	 * so the runs' links are visible.  (Its release half orders nothing:
+	 * atomics.h has no acquire-only exchange.) */
+	first = (struct obj_head *)exchange_acq_rel(&p->returned, 0);
+	if (first == NULL)
+		return;
+	for (last = first;; last = next_run(last)) {
+		n += last->count;
+		if (next_run(last) == NULL)
+			break;
+	}
+	fetch_sub_relaxed(&p->returned_n, n);
+	last->node.next = p->depot != NULL ? &p->depot->node : NULL;
+	p->depot = first;
+	p->depot_objects += n;
 }
 
 /* Under the lock: the depot's objects back to their slabs. */
 static void depot_drain(qsbr_pool *p, struct slab **give)
 {
-	while (p->depot != NULL) {
-		struct obj_head *h = p->depot;
-
-		p->depot = h->link;
-		while (h != NULL) {
-			struct obj_head *next = (struct obj_head *)(void *)h->node.next;
-
-			put(p, h, give);
-			h = next;
-		}
-	}
-	p->depot_chains = 0;
+	returned_take(p);
+	runs_put(p, p->depot, give);
+	p->depot = NULL;
 	p->depot_objects = 0;
 }
 
@@ -455,7 +542,9 @@ static inline struct pool_cache *cache_of(qsbr_thread *t, qsbr_pool *p, bool mak
 {
 	struct pool_cache *c = t->pool_caches;
 
-	if (c != NULL && atomic_load_explicit(&c->pool, memory_order_acquire) == p)
+	/* Acquire: pairs with the delete's release store of NULL (as in
+	 * cache_find); a live pool compares equal and needs nothing more. */
+	if (c != NULL && load_acquire(&c->pool) == p)
 		return c;
 	return cache_find(t, p, make);
 }
@@ -466,7 +555,7 @@ static struct pool_cache *__attribute__((noinline)) cache_find(qsbr_thread *t, q
 	struct pool_cache **link = &t->pool_caches, *c;
 
 	while ((c = *link) != NULL) {
-		qsbr_pool *cp = atomic_load_explicit(&c->pool, memory_order_acquire);
+		qsbr_pool *cp = load_acquire(&c->pool); /* see below */
 
 		if (cp == p) {
 			if (link != &t->pool_caches) { /* to the front */
@@ -521,7 +610,8 @@ void qsbr__pool_thread_exit(qsbr_thread *t)
 		return;
 	pthread_mutex_lock(&pools_lock);
 	while ((c = t->pool_caches) != NULL) {
-		qsbr_pool *p = atomic_load_explicit(&c->pool, memory_order_acquire);
+		/* Acquire: pairs with the delete's release store of NULL. */
+		qsbr_pool *p = load_acquire(&c->pool);
 		struct slab *give = NULL;
 
 		t->pool_caches = c->t_next;
@@ -531,7 +621,7 @@ void qsbr__pool_thread_exit(qsbr_thread *t)
 			 * callback, and qsbr__retire_exit hands it over next. */
 			hand_open(t, p, c);
 			pthread_mutex_lock(&p->lock);
-			cache_spill(p, c, UINT64_MAX, &give);
+			cache_spill(p, c, &give);
 			p->retired += load_relaxed(&c->n_retired);
 			p->reclaimed += load_relaxed(&c->n_reclaimed);
 			if (c->p_prev != NULL)
@@ -551,15 +641,19 @@ void qsbr__pool_thread_exit(qsbr_thread *t)
 /* ---- Counts --------------------------------------------------------- */
 
 struct counts {
-	uint64_t in_caches, waiting; /* in_caches: the depot's too */
+	uint64_t in_caches, waiting; /* in_caches: the shared ones too */
+	uint64_t shared;             /* in the depot and the returned list */
 };
 
 /* Under the lock. */
 static struct counts counts_of(const qsbr_pool *p)
 {
-	struct counts k = { p->depot_objects, 0 };
-	uint64_t retired = p->retired, reclaimed = p->reclaimed;
+	struct counts k = { 0, 0, p->depot_objects + load_relaxed(&p->returned_n) };
+	/* Acquire: pairs with the release add that ends a callback's
+	 * lock-free path (pool_reclaim). */
+	uint64_t retired = p->retired, reclaimed = p->reclaimed + load_acquire(&p->returned_total);
 
+	k.in_caches = k.shared;
 	for (struct pool_cache *c = p->caches; c != NULL; c = c->p_next) {
 		k.in_caches += load_relaxed(&c->n_free);
 		retired += load_relaxed(&c->n_retired);
@@ -572,7 +666,9 @@ static struct counts counts_of(const qsbr_pool *p)
 
 static uint64_t allocated_of(const qsbr_pool *p, struct counts k)
 {
-	return p->in_use > k.in_caches + k.waiting ? p->in_use - k.in_caches - k.waiting : 0;
+	uint64_t out = k.in_caches + k.waiting + p->open_taken;
+
+	return p->in_use > out ? p->in_use - out : 0;
 }
 
 /* ---- The calls -------------------------------------------------------- */
@@ -587,7 +683,6 @@ static void pool_reclaim(qsbr_node *n)
 	qsbr_thread *t = qsbr__callback_thread();
 	struct pool_cache *c = t != NULL ? cache_of(t, p, false) : NULL;
 	struct slab *give = NULL;
-	uint64_t cached = 0, left = 0;
 
 	/* The grace period is over: from here a reader is a buggy one. */
 #ifdef POOL_ASAN
@@ -596,27 +691,44 @@ static void pool_reclaim(qsbr_node *n)
 #endif
 	if (c != NULL && load_relaxed(&c->n_free) + h->count > p->cache_max)
 		cache_spill_chain(p, c);
-	while (h != NULL && c != NULL && load_relaxed(&c->n_free) < p->cache_max) {
-		struct obj_head *next = h->link;
+	if (c != NULL && load_relaxed(&c->n_free) + h->count <= p->cache_max) {
+		uint32_t n = h->count;
 
-		cache_push(c, h);
-		cached++;
-		h = next;
-	}
-	/* After the pushes: counts_of never sees them waiting and cached. */
-	if (cached != 0)
-		add_relaxed_owner(&c->n_reclaimed, cached);
-	if (h == NULL)
+		cache_put_run(c, h, n);
+		/* After the run joins: counts_of never sees it waiting and
+		 * cached. */
+		add_relaxed_owner(&c->n_reclaimed, n);
 		return;
-	pthread_mutex_lock(&p->lock);
-	while (h != NULL) {
-		struct obj_head *next = h->link;
-
-		put(p, h, &give);
-		left++;
-		h = next;
 	}
-	p->reclaimed += left;
+	/* No cache (the helper thread), or a full one: the batch goes whole
+	 * to the returned list while it has room, without the lock. */
+	if (load_relaxed(&p->returned_n) + h->count <= p->depot_max) {
+		uintptr_t top = load_relaxed(&p->returned);
+
+		uint32_t n = h->count;
+
+		/* Counted first (relaxed: the CAS below carries it to the
+		 * taker), so that the taker's subtraction never goes below 0. */
+		fetch_add_relaxed(&p->returned_n, n);
+		do
+			h->node.next = (qsbr_node *)top;
+		/* Release: the run's links (and, through the callback's own
+		 * ordering, its objects' last uses) reach the refill that
+		 * takes the list; pairs with the exchange in returned_take.
+		 * Relaxed failure: top is only stored again. */
+		while (!cas_weak_release_relaxed(&p->returned, &top, (uintptr_t)h));
+		/* The callback's last access to the pool, as the unlock is on
+		 * the locked path: release pairs with the acquire load in
+		 * counts_of, so a delete that sees nothing waiting any more
+		 * frees the pool after this callback is done with it. */
+		fetch_add_release(&p->returned_total, n);
+		return;
+	}
+	pthread_mutex_lock(&p->lock);
+	p->reclaimed += h->count;
+	h->node.next = NULL;
+	if (!depot_add(p, h, h, h->count))
+		runs_put(p, h, &give);
 	pthread_mutex_unlock(&p->lock);
 	slabs_release(p, give);
 }
@@ -676,6 +788,12 @@ qsbr_pool *qsbr_pool_new(qsbr_domain *d, size_t size, size_t align)
 	if (p->first + POOL_SLAB_MIN_OBJECTS * p->stride > p->slab_bytes)
 		p->slab_bytes = p->first + POOL_SLAB_MIN_OBJECTS * p->stride;
 	p->per_slab = (uint32_t)((p->slab_bytes - p->first) / p->stride);
+	p->keep_empty = POOL_KEEP_EMPTY_BYTES / p->slab_bytes;
+	if (p->keep_empty < POOL_KEEP_EMPTY_MIN)
+		p->keep_empty = POOL_KEEP_EMPTY_MIN;
+	p->depot_max = POOL_DEPOT_BYTES / p->stride;
+	if (p->depot_max < POOL_DEPOT_MIN)
+		p->depot_max = POOL_DEPOT_MIN;
 	p->cache_max = POOL_CACHE_BYTES / p->stride > POOL_CACHE_MAX
 			       ? POOL_CACHE_MAX
 			       : (uint32_t)(POOL_CACHE_BYTES / p->stride);
@@ -684,34 +802,36 @@ qsbr_pool *qsbr_pool_new(qsbr_domain *d, size_t size, size_t align)
 	return p;
 }
 
-int qsbr_pool_delete(qsbr_pool *p)
+/* Under both locks: whether objects retired to p still wait (the open
+ * batches of its threads included). */
+static bool waiting(const qsbr_pool *p)
 {
-	struct pool_cache *c;
-	struct slab *s, *give = NULL;
-	struct counts k;
+	return counts_of(p).waiting != 0;
+}
 
-	if (p == NULL)
-		return EINVAL;
-	pthread_mutex_lock(&pools_lock);
-	pthread_mutex_lock(&p->lock);
-	k = counts_of(p);
-	if (allocated_of(p, k) != 0) {
-		pthread_mutex_unlock(&p->lock);
-		pthread_mutex_unlock(&pools_lock);
-		return EBUSY;
-	}
-	if (k.waiting != 0) {
-		if (qsbr__in_callback()) {
-			pthread_mutex_unlock(&p->lock);
-			pthread_mutex_unlock(&pools_lock);
-			return EDEADLK; /* the wait below would wait on this callback */
-		}
+/*
+ * Waits until no object retired to p waits any more; with both locks
+ * held, they stay held on return (0), and are released on an error:
+ * EDEADLK, from a retire callback, where the wait would wait on it, or
+ * EBUSY, only in the child of a fork(), where the parent's waiting
+ * objects never come back.  No call on p runs meanwhile.
+ */
+static int settle_locked(qsbr_pool *p)
+{
+	int err = 0;
+
+	if (!waiting(p))
+		return 0;
+	if (qsbr__in_callback()) {
+		err = EDEADLK;
+	} else {
 		/* The threads' open batches were retired before this call and
-		 * are not in the core: take them (their owners make no call on
-		 * p now; pools_lock keeps their exit hooks out), and let the
-		 * wait below be their grace period. */
-		for (c = p->caches; c != NULL; c = c->p_next) {
+		 * are not in the core: take them (their owners make no call
+		 * on p now; pools_lock keeps their exit hooks out), and let
+		 * the wait below be their grace period. */
+		for (struct pool_cache *c = p->caches; c != NULL; c = c->p_next) {
 			p->reclaimed += c->n_open;
+			p->open_taken += c->n_open;
 			c->open = c->open_last = NULL;
 			c->n_open = 0;
 		}
@@ -723,20 +843,26 @@ int qsbr_pool_delete(qsbr_pool *p)
 		qsbr_barrier_domain(p->d);
 		pthread_mutex_lock(&pools_lock);
 		pthread_mutex_lock(&p->lock);
-		if (counts_of(p).waiting != 0) {
-			/* Only in the child of a fork(): the parent's waiting
-			 * objects never come back here. */
-			pthread_mutex_unlock(&p->lock);
-			pthread_mutex_unlock(&pools_lock);
-			return EBUSY;
-		}
+		if (!waiting(p))
+			return 0;
+		err = EBUSY;
 	}
+	pthread_mutex_unlock(&p->lock);
+	pthread_mutex_unlock(&pools_lock);
+	return err;
+}
+
+/* With both locks held and nothing waiting: p and its slabs go back. */
+static void destroy_locked(qsbr_pool *p)
+{
+	struct slab *s, *give = NULL;
+
 	/* The caches die; their owners free them (cache_of, or at exit).
 	 * Each is read before its release store: after it, never. */
-	for (c = p->caches; c != NULL;) {
+	for (struct pool_cache *c = p->caches; c != NULL;) {
 		struct pool_cache *next = c->p_next;
 
-		atomic_store_explicit(&c->pool, NULL, memory_order_release);
+		store_release(&c->pool, NULL);
 		c = next;
 	}
 	p->caches = NULL;
@@ -749,7 +875,58 @@ int qsbr_pool_delete(qsbr_pool *p)
 	slabs_release(p, give);
 	pthread_mutex_destroy(&p->lock);
 	qsbr__domain_free(p->d, p);
+}
+
+int qsbr_pool_delete(qsbr_pool *p)
+{
+	int err;
+
+	if (p == NULL)
+		return EINVAL;
+	pthread_mutex_lock(&pools_lock);
+	pthread_mutex_lock(&p->lock);
+	if (allocated_of(p, counts_of(p)) != 0) {
+		pthread_mutex_unlock(&p->lock);
+		pthread_mutex_unlock(&pools_lock);
+		return EBUSY;
+	}
+	err = settle_locked(p);
+	if (err != 0)
+		return err;
+	/* Again, now that no callback runs: one on its lock-free path counts
+	 * its batch as cached before it stops counting it as waiting. */
+	if (allocated_of(p, counts_of(p)) != 0) {
+		pthread_mutex_unlock(&p->lock);
+		pthread_mutex_unlock(&pools_lock);
+		return EBUSY;
+	}
+	destroy_locked(p);
 	return 0;
+}
+
+/* For lib/ds (ds.h): the wait of qsbr_pool_delete for what was retired to
+ * a structure's own pool, before its delete visits the nodes still in it. */
+int qsbr__pool_settle(qsbr_pool *p)
+{
+	int err;
+
+	pthread_mutex_lock(&pools_lock);
+	pthread_mutex_lock(&p->lock);
+	err = settle_locked(p);
+	if (err == 0) {
+		pthread_mutex_unlock(&p->lock);
+		pthread_mutex_unlock(&pools_lock);
+	}
+	return err;
+}
+
+/* For lib/ds, after qsbr__pool_settle: p goes, with the structure's nodes
+ * still allocated from it. */
+void qsbr__pool_destroy(qsbr_pool *p)
+{
+	pthread_mutex_lock(&pools_lock);
+	pthread_mutex_lock(&p->lock);
+	destroy_locked(p);
 }
 
 /* Debug builds stop with a message; release builds refuse with EINVAL. */
@@ -783,31 +960,92 @@ static struct obj_head *object_to_give_back(qsbr_thread *t, qsbr_pool *p, void *
 	return h;
 }
 
+/*
+ * Under the lock, which it releases: one object for the caller and, for a
+ * cache, a run of up to POOL_CACHE_BATCH - 1 more, from the partial slabs
+ * (one at least has a free object).  Slots never carved since their slab
+ * emptied are only reserved under the lock (the slab's carved, nfree);
+ * their heads, fresh memory that nobody else touches, are written after
+ * the unlock, so that the cache misses of a slab's first use are not
+ * paid with the lock held.
+ */
+static struct obj_head *take_run(qsbr_pool *p, struct pool_cache *c)
+{
+	struct {
+		struct slab *s;
+		uint32_t start, n;
+	} carve[4];
+	unsigned ncarve = 0;
+	uint32_t want = c != NULL ? POOL_CACHE_BATCH : 1, got = 0;
+	struct obj_head *first = NULL, **link = &first;
+
+	while (got < want && p->partial != NULL) {
+		struct slab *s = p->partial;
+
+#ifndef POOL_ASAN
+		if (s->free == NULL) { /* the rest of s is uncarved (see put) */
+			uint32_t k = want - got < s->nfree ? want - got : s->nfree;
+
+			if (ncarve == sizeof(carve) / sizeof(carve[0]))
+				break;
+			carve[ncarve].s = s;
+			carve[ncarve].start = s->carved;
+			carve[ncarve++].n = k;
+			s->carved += k;
+			s->nfree -= k;
+			p->in_use += k;
+			got += k;
+			if (s->nfree == 0)
+				list_remove(&p->partial, s);
+			continue;
+		}
+#endif
+		*link = take(p, s);
+		link = &(*link)->link;
+		got++;
+	}
+	pthread_mutex_unlock(&p->lock);
+	for (unsigned i = 0; i < ncarve; i++) {
+		for (uint32_t j = 0; j < carve[i].n; j++) {
+			struct obj_head *h = slot(p, carve[i].s, carve[i].start + j);
+
+			UNPOISON(h, sizeof(*h));
+			h->slab = carve[i].s;
+			h->state = OBJ_FREE;
+			*link = h;
+			link = &h->link;
+		}
+	}
+	*link = NULL;
+	if (got > 1)
+		cache_put_run(c, first->link, got - 1);
+	return first;
+}
+
 /* Out of line: the cache is empty (or there is none).  Fills it from the
  * slabs, a new one if need be, and returns one object. */
 static struct obj_head *__attribute__((noinline)) alloc_slow(qsbr_pool *p, struct pool_cache *c)
 {
-	struct obj_head *h;
 	struct slab *s;
 
 	pthread_mutex_lock(&p->lock);
 	QSBR_ASSERT(c == NULL || c->free == NULL, "qsbr_pool_alloc: refill of a cache that is not empty");
+	if (c != NULL && p->depot == NULL)
+		returned_take(p); /* into an empty depot: it stays within twice its bound */
 	if (c != NULL && p->depot != NULL) {
-		/* A chain from the depot: one lock, no slab touched. */
-		h = p->depot;
-		p->depot = h->link;
-		p->depot_chains--;
-		p->depot_objects -= h->count;
+		/* Runs from the depot: one lock, no slab touched. */
+		struct obj_head *last;
+		uint32_t n;
+
+		c->free = runs_cut(&p->depot, POOL_CACHE_BATCH, &last, &n);
+		p->depot_objects -= n;
 		pthread_mutex_unlock(&p->lock);
-		c->free = (struct obj_head *)(void *)h->node.next;
-		c->free_tail = NULL;
+		store_relaxed(&c->n_free, n);
 #ifdef POOL_ASAN
-		for (struct obj_head *x = c->free; x != NULL;
-		     x = (struct obj_head *)(void *)x->node.next)
-			c->free_tail = x;
+		for (struct obj_head *r = c->free; r != NULL; r = next_run(r))
+			c->free_tail = r;
 #endif
-		store_relaxed(&c->n_free, load_relaxed(&c->n_free) + h->count - 1);
-		return h;
+		return cache_pop(c);
 	}
 	s = p->partial;
 	if (s == NULL && p->empty != NULL) {
@@ -825,12 +1063,16 @@ static struct obj_head *__attribute__((noinline)) alloc_slow(qsbr_pool *p, struc
 		pthread_mutex_lock(&p->lock);
 		slab_add(p, s);
 	}
-	h = take(p, s);
-	/* And a batch for the cache, from the slabs that have free objects. */
-	for (uint32_t i = 1; c != NULL && i < POOL_CACHE_BATCH && p->partial != NULL; i++)
-		cache_push(c, take(p, p->partial));
-	pthread_mutex_unlock(&p->lock);
-	return h;
+	return take_run(p, c);
+}
+
+/* h, taken from a cache or the slabs, goes to the caller. */
+static void *hand_out(const qsbr_pool *p, struct obj_head *h)
+{
+	h->state = OBJ_ALLOCATED;
+	UNPOISON(body_of(p, h), p->size);
+	POISON(h, sizeof(*h));
+	return body_of(p, h);
 }
 
 void *qsbr_pool_alloc(qsbr_thread *t, qsbr_pool *p)
@@ -857,10 +1099,19 @@ void *qsbr_pool_alloc(qsbr_thread *t, qsbr_pool *p)
 			return NULL;
 		}
 	}
-	h->state = OBJ_ALLOCATED;
-	UNPOISON(body_of(p, h), p->size);
-	POISON(h, sizeof(*h));
-	return body_of(p, h);
+	return hand_out(p, h);
+}
+
+/* For lib/ds (ds.h): an object for a caller without a handle in the
+ * pool's domain (a push from an unregistered thread, a structure's first
+ * node), from the slabs under the lock; NULL without memory. */
+void *qsbr__pool_alloc_any(qsbr_pool *p)
+{
+	struct obj_head *h = alloc_slow(p, NULL);
+
+	if (h == NULL)
+		return NULL;
+	return hand_out(p, h);
 }
 
 void qsbr_pool_free(qsbr_thread *t, qsbr_pool *p, void *obj)
@@ -969,7 +1220,7 @@ int qsbr_pool_stats_get(qsbr_pool *p, qsbr_pool_stats *out)
 	k = counts_of(p);
 	out->allocated = allocated_of(p, k);
 	out->waiting = k.waiting;
-	out->thread_cached = k.in_caches - p->depot_objects;
+	out->thread_cached = k.in_caches - k.shared;
 	out->cached = p->n_slabs * p->per_slab - p->in_use + k.in_caches;
 	out->slabs = p->n_slabs;
 	out->bytes_held = p->n_slabs * p->slab_bytes;

@@ -3,6 +3,8 @@
 # plots) and demo need, when any is missing.  Uses sudo when not root.
 set -eu
 pkgs="meson ninja-build pkg-config gcc g++ clang libcmocka-dev liburcu-dev libck-dev libbenchmark-dev relacy-dev python3-matplotlib"
+# Other allocators for the pool benchmarks (LD_PRELOAD, docs/benchmarks.md).
+pkgs="$pkgs libmimalloc-dev libjemalloc-dev"
 # Consumer tests (cmake), man page checks (man-db, groff-base), ABI symbol
 # check (binutils: nm, readelf).
 pkgs="$pkgs cmake man-db groff-base binutils"

@@ -8,13 +8,17 @@
  * keys present; meant for small sets and as the reference for the hash map
  * (qsbr/hashmap.h), which is the same list cut into buckets.  Threads: every
  * call that takes a qsbr_thread must be made by a thread registered in the
- * set's domain and online, with its own handle.  No call blocks or takes a
- * lock; lookups and seeks write nothing.  docs/ds.md holds the long form.
+ * set's domain and online, with its own handle.  Entries come from a pool
+ * of the set's own (qsbr/pool.h) and are reused after a grace period.  No
+ * call blocks but qsbr_set_delete, which waits; only an insert may take a
+ * lock (the pool's: a cache refill, once in 64 or so); lookups and seeks
+ * write nothing.  docs/ds.md holds the long form.
  */
 #ifndef QSBR_SET_H
 #define QSBR_SET_H
 
 #include <qsbr.h>
+#include <qsbr/pool.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -28,14 +32,18 @@ typedef struct qsbr_set qsbr_set; /* opaque */
 QSBR_API qsbr_set *qsbr_set_new(qsbr_domain *d);
 
 /* Frees s and its nodes, calling fn(key, value, arg) for each entry, in key
- * order, when fn is not NULL.  No other call on s may run concurrently or
- * follow.  Returns 0, or EINVAL for NULL s. */
+ * order, when fn is not NULL.  Waits first (as qsbr_barrier_domain) for the
+ * entries removed earlier to finish their grace period.  No other call on s
+ * may run concurrently or follow.  Returns 0, EINVAL for NULL s, or,
+ * changing nothing, EDEADLK from a retire callback or EBUSY (only in the
+ * child of fork()), as qsbr_stack_delete. */
 QSBR_API int qsbr_set_delete(qsbr_set *s, void (*fn)(uint64_t key, void *value, void *arg),
 			     void *arg);
 
 /* Adds key with value unless key is present.  t: the caller's handle,
- * online.  Lock-free; one allocation.  Returns 0, EEXIST (s unchanged),
- * ENOMEM (s unchanged), or EINVAL for NULL s or t. */
+ * online.  An entry from the pool (through t's cache), then a lock-free
+ * insert.  Returns 0, EEXIST (s unchanged), ENOMEM (s unchanged), or EINVAL
+ * for NULL s or t, or t of another domain. */
 QSBR_API int qsbr_set_insert(qsbr_set *s, qsbr_thread *t, uint64_t key, void *value);
 
 /* Removes key, storing its value in *value unless value is NULL, and retires
@@ -54,6 +62,12 @@ QSBR_API int qsbr_set_lookup(const qsbr_set *s, qsbr_thread *t, uint64_t key, vo
  * Reads only.  Returns 0, ENOENT (no such key), or EINVAL for NULL s or t. */
 QSBR_API int qsbr_set_seek(const qsbr_set *s, qsbr_thread *t, uint64_t key, uint64_t *found,
 			   void **value);
+
+/* The pool s's nodes come from (qsbr/pool.h), made with s on its domain
+ * and deleted with it: for qsbr_pool_stats_get and qsbr_pool_trim, which
+ * any thread may call at any time.  Never pass it to qsbr_pool_delete.
+ * NULL for NULL s. */
+QSBR_API qsbr_pool *qsbr_set_pool(const qsbr_set *s);
 
 #ifdef __cplusplus
 }

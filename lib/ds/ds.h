@@ -28,6 +28,7 @@
 #include <string.h>
 
 #include "qsbr.h"
+#include "qsbr/pool.h"
 
 #include "../atomics.h"
 
@@ -57,6 +58,27 @@
 #endif
 DS_HIDDEN void *qsbr__domain_alloc(qsbr_domain *d, size_t size, size_t align);
 DS_HIDDEN void qsbr__domain_free(qsbr_domain *d, void *p);
+
+/*
+ * Nodes: the stack, the queue and the set take theirs from a pool of their
+ * own (qsbr/pool.h), made with the structure on its domain, and give them
+ * back with qsbr_pool_retire: a node's memory is reused after its grace
+ * period, without a trip through the allocator.  Defined in lib/pool.c
+ * and lib/registry.c, hidden like the allocator's calls:
+ *
+ *   qsbr__pool_alloc_any(p)        a node for a caller without a handle
+ *                                  (from the slabs, under the pool's lock)
+ *   qsbr__pool_settle(p)           the wait of qsbr_pool_delete: until no
+ *                                  node retired to p waits (0; EDEADLK in
+ *                                  a callback, EBUSY in a fork() child)
+ *   qsbr__pool_destroy(p)          then p goes, with the nodes still
+ *                                  allocated (those still in the structure)
+ *   qsbr__self(d)                  the calling thread's handle in d, or NULL
+ */
+DS_HIDDEN void *qsbr__pool_alloc_any(qsbr_pool *p);
+DS_HIDDEN int qsbr__pool_settle(qsbr_pool *p);
+DS_HIDDEN void qsbr__pool_destroy(qsbr_pool *p);
+DS_HIDDEN qsbr_thread *qsbr__self(qsbr_domain *d);
 
 /* An object of type for domain d, or NULL. */
 #define ds_new(d, type) ((type *)qsbr__domain_alloc((d), sizeof(type), alignof(type)))
@@ -89,6 +111,27 @@ static inline void *ds_header_new(qsbr_domain *d, size_t size)
 	if (p == NULL)
 		errno = ENOMEM;
 	return p;
+}
+
+/* A structure's own pool of nodes of size bytes aligned to align, on
+ * domain d (not NULL).  NULL with errno ENOMEM. */
+static inline qsbr_pool *ds_pool_new(qsbr_domain *d, size_t size, size_t align)
+{
+	qsbr_pool *p = qsbr_pool_new(d, size, align);
+
+	if (p == NULL)
+		errno = ENOMEM; /* the sizes are the structure's: never EINVAL */
+	return p;
+}
+
+/* A node of pool p for the calling thread: through its cache when it has a
+ * handle in d (the pool's domain), else from the slabs.  NULL without
+ * memory. */
+static inline void *ds_node_new(qsbr_pool *p, qsbr_domain *d)
+{
+	qsbr_thread *self = qsbr__self(d);
+
+	return self != NULL ? qsbr_pool_alloc(self, p) : qsbr__pool_alloc_any(p);
 }
 
 #endif /* QSBR_DS_H */

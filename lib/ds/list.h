@@ -84,6 +84,8 @@ struct list_ctx {
 	list_equal_fn *equal; /* NULL: keys are equal when their values are */
 	void *arg;
 	qsbr_domain *domain; /* whose handles the calls take and whose allocator serves */
+	qsbr_pool *pool;     /* the set's: its entries come from it and go back
+			      * to it (no L5 store); NULL: the allocator's */
 };
 
 /* Where a node of some order key goes: cur, the first unmarked node at or
@@ -110,12 +112,10 @@ static inline bool list_key_equal(const struct list_node *n, uint64_t key, const
 	return c->equal != NULL ? c->equal(e->key, key, c->arg) : e->key == key;
 }
 
-/* A new entry for domain d, not yet linked, or NULL. */
-static inline struct list_entry *list_entry_new(qsbr_domain *d, uint64_t so, uint64_t key,
-						void *value)
+/* e (NULL or fresh memory) as a new entry, not yet linked. */
+static inline struct list_entry *list_entry_init(struct list_entry *e, uint64_t so, uint64_t key,
+						 void *value)
 {
-	struct list_entry *e = ds_new(d, struct list_entry);
-
 	if (e != NULL) {
 		e->node.so = so;
 		e->key = key;
@@ -123,6 +123,13 @@ static inline struct list_entry *list_entry_new(qsbr_domain *d, uint64_t so, uin
 		store_relaxed(&e->value, value);
 	}
 	return e;
+}
+
+/* A new entry for domain d, not yet linked, or NULL. */
+static inline struct list_entry *list_entry_new(qsbr_domain *d, uint64_t so, uint64_t key,
+						void *value)
+{
+	return list_entry_init(ds_new(d, struct list_entry), so, key, value);
 }
 
 static inline void list_entry_free(qsbr_node *qn)
@@ -139,6 +146,10 @@ static inline void list_retire(qsbr_thread *t, struct list_node *n, const struct
 {
 	struct list_entry *e = list_entry_of(n);
 
+	if (c->pool != NULL) {
+		qsbr_pool_retire(t, c->pool, e); /* reused after its grace period */
+		return;
+	}
 	/* L5: release, pairs with the acquire loads of value in list_remove,
 	 * list_lookup and list_seek. */
 	store_release(&e->value, (void *)c->domain);

@@ -37,16 +37,15 @@
  *     enqueue that left it behind is online until it moves tail on, so the
  *     node's grace period cannot end first.  The check is Michael and Scott's
  *     and keeps the argument local.)
- *  Q4 The dequeue that retires a node (the old dummy) stores the domain in
- *     its value, for the callback that frees the node through the domain's
- *     allocator: no field is added for it.  A dequeue that read head while
- *     the node was still the one after it may be reading the node's value
- *     then: value is atomic and its loads relaxed, and that dequeue's CAS on
- *     head fails (head has moved past the node it expects, and a retired
- *     address cannot come back), so what it read is dropped.  A dequeue
- *     whose CAS succeeds read the value before that release CAS, which put
- *     the node at head; the store comes after the acquire load of head that
- *     read that CAS: the read cannot see the store.
+ *  Q4 A dequeue reads the value of the node after head (relaxed) and keeps
+ *     it only if its CAS on head succeeds.  Nothing writes a value between
+ *     its node's enqueue and its reuse, after a grace period that waits
+ *     for every dequeue that could read it: the loads race with no store.
+ *
+ * Nodes come from the queue's own pool (ds.h): the old dummy is retired to
+ * it at each dequeue and reused by a later enqueue once its grace period is
+ * over, which is the same guarantee as a free after it (docs/design.md,
+ * Pools).
  */
 #include "qsbr/queue.h"
 
@@ -54,35 +53,24 @@
 
 struct qnode {
 	auptr next;   /* struct qnode *: NULL until the next node is linked */
-	aptr value;   /* written before the enqueue; the domain once retired (Q4) */
-	qsbr_node qn; /* retire header */
+	aptr value;   /* written before the enqueue */
 };
 
 struct qsbr_queue {
 	alignas(DS_LINE) auptr head; /* struct qnode *: the dummy */
-	qsbr_domain *domain; /* whose handles the calls take and whose allocator serves */
+	qsbr_domain *domain; /* whose handles the calls take */
+	qsbr_pool *pool;     /* the nodes, on domain */
 	alignas(DS_LINE) auptr tail; /* struct qnode *: the last node, or the one before */
 };
 
 /* Relaxed stores: the node is not shared yet (Q1 publishes it). */
-static struct qnode *qnode_new(qsbr_domain *d, void *value)
+static struct qnode *qnode_init(struct qnode *n, void *value)
 {
-	struct qnode *n = ds_new(d, struct qnode);
-
 	if (n != NULL) {
 		store_relaxed(&n->next, 0);
 		store_relaxed(&n->value, value);
 	}
 	return n;
-}
-
-static void qnode_free(qsbr_node *qn)
-{
-	struct qnode *n = ds_container_of(qn, struct qnode, qn);
-
-	/* Q4: relaxed, the retire hands the node over with what was stored
-	 * before it. */
-	qsbr__domain_free(load_relaxed(&n->value), n);
 }
 
 qsbr_queue *qsbr_queue_new(qsbr_domain *d)
@@ -93,8 +81,14 @@ qsbr_queue *qsbr_queue_new(qsbr_domain *d)
 	q = ds_header_new(d, sizeof(*q));
 	if (q == NULL)
 		return NULL;
-	dummy = qnode_new(d, NULL);
+	q->pool = ds_pool_new(d, sizeof(struct qnode), alignof(struct qnode));
+	if (q->pool == NULL) {
+		qsbr__domain_free(d, q);
+		return NULL;
+	}
+	dummy = qnode_init(qsbr__pool_alloc_any(q->pool), NULL);
 	if (dummy == NULL) {
+		qsbr__pool_destroy(q->pool);
 		qsbr__domain_free(d, q);
 		errno = ENOMEM;
 		return NULL;
@@ -108,19 +102,19 @@ qsbr_queue *qsbr_queue_new(qsbr_domain *d)
 int qsbr_queue_delete(qsbr_queue *q, void (*fn)(void *value, void *arg), void *arg)
 {
 	struct qnode *n;
+	int err;
 
 	if (q == NULL)
 		return EINVAL;
+	/* The nodes dequeued earlier finish their grace period first. */
+	err = qsbr__pool_settle(q->pool);
+	if (err != 0)
+		return err;
 	/* No call runs any more: the dummy and the nodes after it are ours. */
 	n = (struct qnode *)load_relaxed(&q->head);
-	for (bool dummy = true; n != NULL; dummy = false) {
-		struct qnode *next = (struct qnode *)load_relaxed(&n->next);
-
-		if (fn != NULL && !dummy)
-			fn(load_relaxed(&n->value), arg);
-		qsbr__domain_free(q->domain, n);
-		n = next;
-	}
+	while (fn != NULL && (n = (struct qnode *)load_relaxed(&n->next)) != NULL)
+		fn(load_relaxed(&n->value), arg);
+	qsbr__pool_destroy(q->pool); /* the nodes too */
 	qsbr__domain_free(q->domain, q);
 	return 0;
 }
@@ -131,9 +125,9 @@ int qsbr_queue_enqueue(qsbr_queue *q, qsbr_thread *t, void *value)
 
 	if (q == NULL || t == NULL)
 		return EINVAL;
-	n = qnode_new(q->domain, value);
+	n = qnode_init(qsbr_pool_alloc(t, q->pool), value);
 	if (n == NULL)
-		return ENOMEM;
+		return errno == EINVAL ? EINVAL : ENOMEM;
 	for (;;) {
 		/* Q2: acquire, pairs with the release CAS that set tail: last's
 		 * fields are visible.  last may be dequeued and retired now, but
@@ -197,10 +191,13 @@ int qsbr_queue_dequeue(qsbr_queue *q, qsbr_thread *t, void **value)
 		if (cas_strong_release_relaxed(&q->head, &head, next)) {
 			if (value != NULL)
 				*value = v;
-			/* Q4: relaxed, read by the callback only. */
-			store_relaxed(&first->value, (void *)q->domain);
-			qsbr_retire_node_sized(t, &first->qn, qnode_free, sizeof(*first));
+			qsbr_pool_retire(t, q->pool, first);
 			return 0;
 		}
 	}
+}
+
+qsbr_pool *qsbr_queue_pool(const qsbr_queue *q)
+{
+	return q != NULL ? q->pool : NULL;
 }

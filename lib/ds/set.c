@@ -3,7 +3,9 @@
  * set.c: the ordered set (qsbr/set.h), one sorted list (list.h) whose order
  * key is the user's key.  The head is a node of the set that is never
  * deleted; its link is the list's start.  Every call is one list operation,
- * so the rules L1-L5 of list.h are the whole argument.
+ * so the rules L1-L5 of list.h are the whole argument.  Entries come from
+ * the set's own pool (ctx.pool, ds.h), and an unlinked one goes back to it
+ * (L3), reused after its grace period.
  */
 #include "qsbr/set.h"
 
@@ -23,6 +25,11 @@ qsbr_set *qsbr_set_new(qsbr_domain *d)
 	s = ds_header_new(d, sizeof(*s));
 	if (s == NULL)
 		return NULL;
+	s->ctx.pool = ds_pool_new(d, sizeof(struct list_entry), alignof(struct list_entry));
+	if (s->ctx.pool == NULL) {
+		qsbr__domain_free(d, s);
+		return NULL;
+	}
 	store_relaxed(&s->head.next, 0);
 	s->ctx.domain = d;
 	return s;
@@ -31,11 +38,16 @@ qsbr_set *qsbr_set_new(qsbr_domain *d)
 int qsbr_set_delete(qsbr_set *s, void (*fn)(uint64_t key, void *value, void *arg), void *arg)
 {
 	uintptr_t v;
+	int err;
 
 	if (s == NULL)
 		return EINVAL;
-	/* No call runs any more: relaxed loads, and plain frees of what is
-	 * still linked (a node is retired only by whoever unlinked it). */
+	/* The entries removed earlier finish their grace period first. */
+	err = qsbr__pool_settle(s->ctx.pool);
+	if (err != 0)
+		return err;
+	/* No call runs any more: relaxed loads of what is still linked (an
+	 * entry is retired only by whoever unlinked it). */
 	v = load_relaxed(&s->head.next);
 	while (v != 0) {
 		struct list_entry *e = list_entry_of(list_ptr(v));
@@ -43,9 +55,9 @@ int qsbr_set_delete(qsbr_set *s, void (*fn)(uint64_t key, void *value, void *arg
 		v = load_relaxed(&e->node.next);
 		if (fn != NULL && !(v & LIST_MARK)) /* marked: removed, its value returned */
 			fn(e->key, load_relaxed(&e->value), arg);
-		qsbr__domain_free(s->ctx.domain, e);
 		v &= ~LIST_MARK;
 	}
+	qsbr__pool_destroy(s->ctx.pool); /* the entries too */
 	qsbr__domain_free(s->ctx.domain, s);
 	return 0;
 }
@@ -56,11 +68,11 @@ int qsbr_set_insert(qsbr_set *s, qsbr_thread *t, uint64_t key, void *value)
 
 	if (s == NULL || t == NULL)
 		return EINVAL;
-	e = list_entry_new(s->ctx.domain, key, key, value);
+	e = list_entry_init(qsbr_pool_alloc(t, s->ctx.pool), key, key, value);
 	if (e == NULL)
-		return ENOMEM;
+		return errno == EINVAL ? EINVAL : ENOMEM;
 	if (list_insert(&s->head.next, &e->node, true, key, &s->ctx, t) != NULL) {
-		qsbr__domain_free(s->ctx.domain, e); /* never published */
+		qsbr_pool_free(t, s->ctx.pool, e); /* never published */
 		return EEXIST;
 	}
 	return 0;
@@ -106,4 +118,9 @@ int qsbr_set_seek(const qsbr_set *s, qsbr_thread *t, uint64_t key, uint64_t *fou
 	if (value != NULL)
 		*value = v;
 	return 0;
+}
+
+qsbr_pool *qsbr_set_pool(const qsbr_set *s)
+{
+	return s != NULL ? s->ctx.pool : NULL;
 }

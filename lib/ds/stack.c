@@ -25,9 +25,11 @@
  *     chain of pushes and pops on top forms one release sequence as well;
  *     the explicit release keeps the argument local).
  *  S3 A node's value is read by the thread whose CAS popped it, and by
- *     nobody else (other poppers read next only).  That thread then stores
- *     the domain in its place, for the callback that frees the node through
- *     the domain's allocator: a plain store, raced by no read.
+ *     nobody else (other poppers read next only).
+ *
+ * Nodes come from the stack's own pool (ds.h): a popped node is retired to
+ * it and reused by a later push once its grace period is over, which is
+ * the same guarantee as a free after it (docs/design.md, Pools).
  */
 #include "qsbr/stack.h"
 
@@ -35,16 +37,13 @@
 
 struct snode {
 	struct snode *next; /* written before the push, read-only after */
-	union {
-		void *value;         /* while on the stack */
-		qsbr_domain *domain; /* once popped (S3) */
-	} u;
-	qsbr_node qn; /* retire header */
+	void *value;
 };
 
 struct qsbr_stack {
 	alignas(DS_LINE) auptr top; /* struct snode *: every push and pop writes it */
-	qsbr_domain *domain; /* whose handles pop takes and whose allocator serves (docs/ds.md) */
+	qsbr_domain *domain; /* whose handles pop takes (docs/ds.md) */
+	qsbr_pool *pool;     /* the nodes, on domain */
 };
 
 qsbr_stack *qsbr_stack_new(qsbr_domain *d)
@@ -54,6 +53,11 @@ qsbr_stack *qsbr_stack_new(qsbr_domain *d)
 	s = ds_header_new(d, sizeof(*s));
 	if (s == NULL)
 		return NULL;
+	s->pool = ds_pool_new(d, sizeof(struct snode), alignof(struct snode));
+	if (s->pool == NULL) {
+		qsbr__domain_free(d, s);
+		return NULL;
+	}
 	store_relaxed(&s->top, 0);
 	s->domain = d;
 	return s;
@@ -62,19 +66,19 @@ qsbr_stack *qsbr_stack_new(qsbr_domain *d)
 int qsbr_stack_delete(qsbr_stack *s, void (*fn)(void *value, void *arg), void *arg)
 {
 	struct snode *n;
+	int err;
 
 	if (s == NULL)
 		return EINVAL;
+	/* The nodes popped earlier finish their grace period first. */
+	err = qsbr__pool_settle(s->pool);
+	if (err != 0)
+		return err;
 	/* No call runs any more: the nodes on the stack are ours. */
-	n = (struct snode *)load_relaxed(&s->top);
-	while (n != NULL) {
-		struct snode *next = n->next;
-
-		if (fn != NULL)
-			fn(n->u.value, arg);
-		qsbr__domain_free(s->domain, n);
-		n = next;
-	}
+	if (fn != NULL)
+		for (n = (struct snode *)load_relaxed(&s->top); n != NULL; n = n->next)
+			fn(n->value, arg);
+	qsbr__pool_destroy(s->pool); /* the nodes too */
 	qsbr__domain_free(s->domain, s);
 	return 0;
 }
@@ -86,26 +90,19 @@ int qsbr_stack_push(qsbr_stack *s, void *value)
 
 	if (s == NULL)
 		return EINVAL;
-	n = ds_new(s->domain, struct snode);
+	n = ds_node_new(s->pool, s->domain);
 	if (n == NULL)
 		return ENOMEM;
-	n->u.value = value;
+	n->value = value;
 	/* Relaxed: the old top is only stored in n->next, never followed. */
 	top = load_relaxed(&s->top);
 	do
 		n->next = (struct snode *)top;
-	/* S1: release publishes n->next and n->u.value; pairs with the acquire
+	/* S1: release publishes n->next and n->value; pairs with the acquire
 	 * loads of top in qsbr_stack_pop.  Relaxed failure: top is only
 	 * stored again.  Weak: a spurious failure costs one more round. */
 	while (!cas_weak_release_relaxed(&s->top, &top, (uintptr_t)n));
 	return 0;
-}
-
-static void snode_free(qsbr_node *qn)
-{
-	struct snode *n = ds_container_of(qn, struct snode, qn);
-
-	qsbr__domain_free(n->u.domain, n);
 }
 
 int qsbr_stack_pop(qsbr_stack *s, qsbr_thread *t, void **value)
@@ -123,15 +120,19 @@ int qsbr_stack_pop(qsbr_stack *s, qsbr_thread *t, void **value)
 		if (n == NULL)
 			return ENOENT;
 		/* n->next: n may be popped and retired by another thread now,
-		 * but not freed before our next quiescent state. */
+		 * but not reused before our next quiescent state. */
 		/* S2: acquire and release, see above.  Failure: acquire, we
 		 * follow the new top (S1).  Weak, as in push. */
 		if (cas_weak_acq_rel_acquire(&s->top, &top, (uintptr_t)n->next))
 			break;
 	}
 	if (value != NULL)
-		*value = n->u.value;
-	n->u.domain = s->domain; /* S3 */
-	qsbr_retire_node_sized(t, &n->qn, snode_free, sizeof(*n));
+		*value = n->value; /* S3 */
+	qsbr_pool_retire(t, s->pool, n);
 	return 0;
+}
+
+qsbr_pool *qsbr_stack_pool(const qsbr_stack *s)
+{
+	return s != NULL ? s->pool : NULL;
 }

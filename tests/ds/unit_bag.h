@@ -4,10 +4,12 @@
  * void * values that hand them back one at a time, newest first (stack)
  * or oldest first (queue).  The including file defines, before including:
  *
- *   bag_new, bag_delete, bag_put, bag_take   its calls behind one signature
+ *   bag_new, bag_delete, bag_put, bag_take, bag_pool   its calls behind one signature
  *   BAG_LIFO        true for newest first
  *   BAG_PUT_HANDLE  true when a put needs the caller's handle
  *   BAG_NEW_ALLOCS  the allocations its _new makes
+ *
+ * Both take their nodes from a pool of their own (bag_pool).
  *
  * and lists BAG_TESTS in its main, with tests of its own.
  */
@@ -73,46 +75,70 @@ static int bag_put_call(struct env *e, void *arg)
 	return bag_put(arg, e->t, val(2));
 }
 
-/* Every allocation fails in turn, each with ENOMEM and nothing changed. */
+static int bag_put_nth(struct env *e, void *arg, uintptr_t i)
+{
+	return bag_put(arg, e->t, val(i));
+}
+
+/* Every allocation of _new fails in turn, each with ENOMEM and nothing
+ * changed.  Then puts with every allocation failing: they use the pool's
+ * free nodes (a slab holds hundreds) until a put needs a slab and fails
+ * with ENOMEM, changing nothing; once allocations work, puts go on, and
+ * every value comes back in order. */
 static void test_enomem(void **state)
 {
 	struct env *e = *state;
 	void *b = fail_each_new_alloc(e, bag_new, BAG_NEW_ALLOCS);
+	uintptr_t n;
 	void *v;
 
 	assert_int_equal(bag_put(b, e->t, val(1)), 0);
-	assert_int_equal(fail_each_alloc(e, bag_put_call, b), 1); /* the node */
-	/* 1, then 2 from the put that succeeded: nothing else. */
-	for (uintptr_t i = 1; i <= 2; i++) {
+	assert_int_equal(bag_take(b, e->t, &v), 0);
+	n = fill_until_enomem(e, bag_put_nth, b, 64);
+	assert_int_equal(pool_stats_of(bag_pool(b)).allocated, n + (BAG_LIFO ? 0 : 1));
+	assert_int_equal(fail_each_alloc(e, bag_put_call, b), 1); /* a slab */
+	for (uintptr_t i = 1; i <= n + 1; i++) {
 		assert_int_equal(bag_take(b, e->t, &v), 0);
-		assert_ptr_equal(v, val(bag_nth(i, 2)));
+		assert_ptr_equal(v, val(BAG_LIFO ? (i == 1 ? 2 : n + 2 - i) : (i <= n ? i : 2)));
 	}
 	assert_int_equal(bag_take(b, e->t, &v), ENOENT);
 	assert_int_equal(bag_delete(b, NULL, NULL), 0);
 }
 
-/* A take allocates nothing, and its node goes to the domain (retired with
- * its size, at least a qsbr_node's), not back to the allocator. */
+/* A take allocates nothing, and its node goes back to the pool, waiting
+ * for a grace period, not to the allocator; after it, the node is free in
+ * the pool, and puts reuse it without an allocation. */
 static void test_take_retires(void **state)
 {
 	struct env *e = *state;
 	void *b = bag_new(e->d);
-	qsbr_stats before, after;
+	qsbr_pool *p = bag_pool(b);
+	qsbr_pool_stats before, after;
+	long live;
 
 	for (uintptr_t i = 0; i < 10; i++)
 		assert_int_equal(bag_put(b, e->t, val(i)), 0);
-	before = stats_of(e->d);
+	before = pool_stats_of(p);
+	live = alloc_live();
 	alloc_count_take();
 	alloc_fail_all(true);
 	for (int i = 0; i < 10; i++)
 		assert_int_equal(bag_take(b, e->t, NULL), 0);
 	alloc_fail_all(false);
 	assert_int_equal(alloc_count_take(), 0);
-	after = stats_of(e->d);
-	assert_int_equal(after.retired - before.retired, 10);
-	assert_true(after.pending_bytes >= before.pending_bytes + 10 * sizeof(qsbr_node));
+	after = pool_stats_of(p);
+	assert_int_equal(before.allocated - after.allocated, 10);
+	assert_int_equal(after.waiting - before.waiting, 10); /* no quiescent state yet */
+	qsbr_pool_flush(e->t, p);
 	qsbr_barrier(e->t);
-	assert_int_equal(stats_of(e->d).pending, 0);
+	after = pool_stats_of(p);
+	assert_int_equal(after.waiting, 0);
+	assert_true(after.cached >= before.cached + 10);
+	assert_int_equal(alloc_live(), live); /* nothing went back to the allocator */
+	alloc_fail_all(true);
+	for (uintptr_t i = 0; i < 10; i++)
+		assert_int_equal(bag_put(b, e->t, val(i)), 0);
+	alloc_fail_all(false);
 	assert_int_equal(bag_delete(b, NULL, NULL), 0);
 }
 

@@ -18,6 +18,7 @@
 #include <cmocka.h>
 
 #include <qsbr.h>
+#include <qsbr/pool.h>
 
 #include "alloc_fail.h"
 
@@ -62,7 +63,7 @@ static int env_teardown(void **state)
 	return 0;
 }
 
-static qsbr_stats stats_of(qsbr_domain *d)
+static inline qsbr_stats stats_of(qsbr_domain *d)
 {
 	qsbr_stats s;
 
@@ -99,6 +100,39 @@ static unsigned long fail_each_alloc(struct env *e, int (*call)(struct env *e, v
 		assert_int_equal(rc, ENOMEM);
 		assert_int_equal(alloc_live(), live);
 	}
+}
+
+/*
+ * For the structures on a pool: with every allocation failing, calls
+ * put(e, arg, i) for i = 1, 2, ... until one fails.  The first ones take
+ * the pool's free nodes; then put must fail with ENOMEM, holding no more
+ * blocks than before.  Returns how many succeeded (at least min).
+ */
+static inline uintptr_t fill_until_enomem(struct env *e, int (*put)(struct env *e, void *arg, uintptr_t i),
+					  void *arg, uintptr_t min)
+{
+	long live = alloc_live();
+	uintptr_t n = 0;
+	int rc;
+
+	alloc_fail_all(true);
+	while ((rc = put(e, arg, n + 1)) == 0 && n < 1000000)
+		n++;
+	alloc_fail_all(false);
+	assert_int_equal(rc, ENOMEM);
+	assert_int_equal(alloc_live(), live);
+	assert_true(n >= min);
+	return n;
+}
+
+/* The nodes of a structure's pool: in use, cached, waiting. */
+static inline qsbr_pool_stats pool_stats_of(qsbr_pool *p)
+{
+	qsbr_pool_stats s;
+
+	assert_non_null(p);
+	assert_int_equal(qsbr_pool_stats_get(p, &s), 0);
+	return s;
 }
 
 struct new_call {

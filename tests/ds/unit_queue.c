@@ -26,10 +26,15 @@ static int bag_take(void *q, qsbr_thread *t, void **value)
 	return qsbr_queue_dequeue(q, t, value);
 }
 
+static qsbr_pool *bag_pool(void *q)
+{
+	return qsbr_queue_pool(q);
+}
+
 /* The tests of unit_bag.h. */
 #define BAG_LIFO false
 #define BAG_PUT_HANDLE true
-#define BAG_NEW_ALLOCS 2 /* the header, the first dummy */
+#define BAG_NEW_ALLOCS 3 /* the header, the pool, a slab for the first dummy */
 #include "unit_bag.h"
 
 int main(void)

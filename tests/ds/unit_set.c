@@ -4,7 +4,8 @@
 
 #define KEYED qsbr_set
 #define KEYED_NEW(d) qsbr_set_new(d)
-#define KEYED_NEW_ALLOCS 1 /* the header */
+#define KEYED_NEW_ALLOCS 2 /* the header, the pool */
+#define KEYED_INSERT_ALLOCS 0 /* after the first: the entry from the pool */
 #include "unit_keyed.h"
 
 static void test_basic(void **state)
@@ -100,19 +101,45 @@ static void record(uint64_t key, void *value, void *arg)
 	s->keys[s->n++] = key;
 }
 
+static int insert_nth(struct env *e, void *arg, uintptr_t i)
+{
+	return qsbr_set_insert(arg, e->t, i, val(i + 1));
+}
+
+/* Inserts with every allocation failing take the pool's free entries
+ * until one needs a slab: ENOMEM, the set unchanged; every key is there. */
+static void test_enomem_pool(void **state)
+{
+	struct env *e = *state;
+	qsbr_set *s = qsbr_set_new(e->d);
+	uintptr_t n;
+	void *v;
+
+	assert_int_equal(qsbr_set_insert(s, e->t, 0, val(1)), 0);
+	n = fill_until_enomem(e, insert_nth, s, 64);
+	assert_int_equal(pool_stats_of(qsbr_set_pool(s)).allocated, n + 1);
+	assert_int_equal(qsbr_set_lookup(s, e->t, n + 1, NULL), ENOENT);
+	for (uintptr_t k = 0; k <= n; k++) {
+		assert_int_equal(qsbr_set_remove(s, e->t, k, &v), 0);
+		assert_ptr_equal(v, val(k + 1));
+	}
+	assert_int_equal(qsbr_set_seek(s, e->t, 0, NULL, NULL), ENOENT);
+	assert_int_equal(qsbr_set_delete(s, NULL, NULL), 0);
+}
+
 static void test_delete_visits_in_order(void **state)
 {
 	struct env *e = *state;
 	qsbr_set *s = qsbr_set_new(e->d);
 	struct seen seen = { { 0 }, 0 };
-	qsbr_stats before;
+	qsbr_pool_stats before;
 
 	for (uint64_t k = 40; k > 0; k -= 2)
 		assert_int_equal(qsbr_set_insert(s, e->t, k, val(k + 1)), 0);
-	before = stats_of(e->d);
+	before = pool_stats_of(qsbr_set_pool(s));
 	for (uint64_t k = 4; k <= 40; k += 4)
 		assert_int_equal(qsbr_set_remove(s, e->t, k, NULL), 0);
-	assert_int_equal(stats_of(e->d).retired - before.retired, 10);
+	assert_int_equal(pool_stats_of(qsbr_set_pool(s)).waiting - before.waiting, 10);
 	assert_int_equal(qsbr_set_delete(s, record, &seen), 0);
 	assert_int_equal(seen.n, 10);
 	for (int i = 0; i < 10; i++)
@@ -127,6 +154,7 @@ int main(void)
 		KEYED_TESTS,
 		TEST(test_reference),
 		TEST(test_delete_visits_in_order),
+		TEST(test_enomem_pool),
 	};
 
 	return cmocka_run_group_tests_name("ds-set", tests, NULL, NULL);
