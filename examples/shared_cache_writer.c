@@ -45,6 +45,7 @@ int main(int argc, char **argv)
 	d = qsbr_domain_create_shared(mem, size, MAX_THREADS, NULL);
 	if (d == NULL) {
 		perror("qsbr_domain_create_shared");
+		shm_unlink(name);
 		return 1;
 	}
 	qsbr_shared_kind(d, ENTRY_KIND, entry_reclaim, NULL);
@@ -55,6 +56,7 @@ int main(int argc, char **argv)
 	/* The region is ready: start the reader, a program of its own. */
 	if (posix_spawn(&reader, argv[1], NULL, NULL, (char *[]){ argv[1], name, NULL }, environ) != 0) {
 		perror("posix_spawn");
+		shm_unlink(name);
 		return 1;
 	}
 
@@ -89,13 +91,15 @@ int main(int argc, char **argv)
 	atomic_store(&c->writer_done, 1);
 	qsbr_unregister(t); /* what is still waiting goes to the region's orphans */
 
+	/* The name goes whatever the reader did; the mapping stays ours. */
 	if (waitpid(reader, &status, 0) != reader || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
 		fprintf(stderr, "shared_cache_writer: the reader failed\n");
+		shm_unlink(name);
 		return 1;
 	}
+	shm_unlink(name);
 	qsbr_domain_delete(d);
 	munmap(mem, size);
-	shm_unlink(name);
 	printf("shared_cache_writer: %ld replacements, the reader agreed\n", rounds);
 	return 0;
 }
