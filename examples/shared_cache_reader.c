@@ -39,7 +39,7 @@ int main(int argc, char **argv)
 	qsbr_shared_kind(d, ENTRY_KIND, entry_reclaim, NULL);
 	c = cache_of(d);
 	t = qsbr_register(d);
-	while (!atomic_load(&c->writer_done)) {
+	do { /* one pass at least, however fast the writer */
 		for (uint64_t key = lookups % 100000, k = 0; k < 256; k++, key = (key + 7919) % 100000) {
 			/* Acquire pairs with the writer's exchange. */
 			uint64_t off = atomic_load_explicit(&c->bucket[key % BUCKETS], memory_order_acquire);
@@ -61,7 +61,7 @@ int main(int argc, char **argv)
 			}
 		}
 		qsbr_quiescent(t);
-	}
+	} while (!atomic_load(&c->writer_done));
 	qsbr_reclaim(t); /* the writer's last retires, now orphans */
 	qsbr_unregister(t);
 	qsbr_domain_delete(d);

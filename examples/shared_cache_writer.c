@@ -61,6 +61,16 @@ int main(int argc, char **argv)
 	}
 
 	t = qsbr_register(d);
+	/* Wait for the reader to register (two threads in the region), so
+	 * that the replacements below run while it reads. */
+	for (qsbr_shared_info i; qsbr_shared_info_get(d, &i) == 0 && i.threads < 2;) {
+		if (waitpid(reader, &status, WNOHANG) == reader) {
+			fprintf(stderr, "shared_cache_writer: the reader exited early\n");
+			shm_unlink(name);
+			return 1;
+		}
+		usleep(1000);
+	}
 	for (long r = 0; r < rounds; r++) {
 		uint64_t key = (uint64_t)r * 2654435761u % 100000;
 		struct entry *e = free_pop(d);
