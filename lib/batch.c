@@ -89,6 +89,19 @@ void qsbr__box_free(qsbr_domain *d, qsbr_thread *t, struct box *b)
 	}
 }
 
+/* A run of callbacks of d by t that is not a batch (shared.c's region
+ * objects), or a batch (below): between enter and leave, this thread is in a callback of d. */
+void qsbr__callbacks_enter(struct running *self, qsbr_domain *d, qsbr_thread *t)
+{
+	*self = (struct running){ d, t, in_callback };
+	in_callback = self;
+}
+
+void qsbr__callbacks_leave(struct running *self)
+{
+	in_callback = self->outer;
+}
+
 /*
  * Runs every callback of b, a batch of domain d, in order.  The next link is
  * read before the callback, which may free the node.  Returns false if a
@@ -100,9 +113,9 @@ bool qsbr__run_batch(qsbr_domain *d, qsbr_thread *t, const struct batch *b)
 {
 	uint64_t gen = qsbr__fork_generation();
 	qsbr_node *n = b->first;
-	struct running self = { d, t, in_callback };
+	struct running self;
 
-	in_callback = &self;
+	qsbr__callbacks_enter(&self, d, t);
 	for (size_t i = 0; i < b->count; i++) {
 		qsbr_node *next = n->next;
 
@@ -115,25 +128,12 @@ bool qsbr__run_batch(qsbr_domain *d, qsbr_thread *t, const struct batch *b)
 			n->fn(n);
 		}
 		if (qsbr__fork_generation() != gen) {
-			in_callback = self.outer;
+			qsbr__callbacks_leave(&self);
 			return false;
 		}
 		n = next;
 	}
-	in_callback = self.outer;
+	qsbr__callbacks_leave(&self);
 	qsbr__account(d, -(int64_t)b->count, -(int64_t)b->bytes);
 	return true;
-}
-
-/* A run of callbacks of d by t that is not a batch (shared.c's region
- * objects): between enter and leave, this thread is in a callback of d. */
-void qsbr__callbacks_enter(struct running *self, qsbr_domain *d, qsbr_thread *t)
-{
-	*self = (struct running){ d, t, in_callback };
-	in_callback = self;
-}
-
-void qsbr__callbacks_leave(struct running *self)
-{
-	in_callback = self->outer;
 }

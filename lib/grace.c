@@ -49,7 +49,7 @@ void qsbr__quiescent_slow(qsbr_thread *t)
 	}
 	if (t->d->shm != NULL && load_relaxed(&t->shm_slot) == NULL) {
 		/* Online here, not yet in the region: join it. */
-		if (!has_slot(t))
+		if (!qsbr__shm_claim(t))
 			return;
 		proto_attach(t->pub, t->d->wr, t->group_online, t->mask_word, t->mask_bit);
 		mirror(t);

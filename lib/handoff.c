@@ -191,11 +191,10 @@ static bool look_for_idle_holders(qsbr_domain *d, bool may_steal)
 
 		if (load_relaxed(&t->state) != SLOT_USED)
 			continue;
-		progress = load_relaxed(&t->n_freed) + load_relaxed(&t->n_handed) +
-			   qsbr__shm_progress(t);
-		if (load_relaxed(&t->n_retired) + qsbr__shm_progress(t) == progress &&
-		    !qsbr__shm_holds(t))
+		progress = load_relaxed(&t->n_freed) + load_relaxed(&t->n_handed);
+		if (load_relaxed(&t->n_retired) == progress && !qsbr__shm_holds(t))
 			continue;
+		progress += qsbr__shm_progress(t); /* retiring in a region is progress */
 		held = true;
 		idle = progress == load_relaxed(&t->helper_mark);
 		store_relaxed(&t->helper_mark, progress);

@@ -111,7 +111,7 @@ struct shm_journal {
 	uint64_t prev_tail;     /* the orphan list's tail to link it after */
 	uint64_t resume;        /* an object whose callback its runner began */
 	uint64_t orphans, retired, reclaimed, deaths; /* totals after */
-	uint64_t owner;         /* the slot's owner: phase 5 frees it once */
+	uint64_t owner;         /* the slot's owner: phase 4 frees it once */
 	uint64_t keep;          /* 1: the slot stays its owner's (a hand-over) */
 };
 
@@ -284,7 +284,7 @@ static bool is_dead(uint64_t id)
 
 /* ---- The region's lock, journal and recovery -------------------------------- */
 
-static void journal_run(qsbr_domain *d, struct shm *m);
+static void journal_run(struct shm *m);
 
 /* Orphan list's tail and count, from its head: after a holder died. */
 static void orphans_repair(struct shm *m)
@@ -299,7 +299,7 @@ static void orphans_repair(struct shm *m)
 	store_relaxed(&h->n_orphans, n);
 }
 
-static void region_lock(qsbr_domain *d, struct shm *m)
+static void region_lock(struct shm *m)
 {
 	int err = pthread_mutex_lock(&m->h->lock);
 
@@ -311,7 +311,7 @@ static void region_lock(qsbr_domain *d, struct shm *m)
 		 * hand-over as for any death we detect. */
 		fence_seq_cst();
 		if (m->h->j.slot != 0)
-			journal_run(d, m);
+			journal_run(m);
 		orphans_repair(m);
 		m->h->repairs++;
 		pthread_mutex_consistent(&m->h->lock);
@@ -380,26 +380,23 @@ static void test_death_point(uint64_t phase)
 #endif
 
 /* Runs the journal's plan from its phase; each step idempotent. */
-static void journal_run(qsbr_domain *d, struct shm *m)
+static void journal_run(struct shm *m)
 {
 	struct shm_header *h = m->h;
 	struct shm_journal *j = &h->j;
 	struct shm_slot *s = &m->slots[j->slot - 1];
 	uint32_t i = (uint32_t)(j->slot - 1);
 
-	(void)d;
-	for (; j->phase < 6; fence_death(), j->phase++, fence_death()) {
+	for (; j->phase < 5; fence_death(), j->phase++, fence_death()) {
 		switch (j->phase) {
-		case 0: /* (a step of layout version 1 that is no longer needed) */
-			break;
-		case 1: /* the chain's goals */
+		case 0: /* the chain's goals */
 			for (uint64_t o = j->head; o != 0; o = node_at(m, o)->next) {
 				node_at(m, o)->goal = j->goal;
 				if (o == j->last)
 					break;
 			}
 			break;
-		case 2: /* the chain, linked after the orphans */
+		case 1: /* the chain, linked after the orphans */
 			if (j->head == 0)
 				break;
 			node_at(m, j->last)->next = 0;
@@ -409,7 +406,7 @@ static void journal_run(qsbr_domain *d, struct shm *m)
 				h->orphan_head = j->head;
 			h->orphan_tail = j->last;
 			break;
-		case 3: /* the started object, at the front, to resume */
+		case 2: /* the started object, at the front, to resume */
 			if (j->resume != 0 && h->orphan_head != j->resume) {
 				qsbr_shared_node *x = node_at(m, j->resume);
 
@@ -422,13 +419,13 @@ static void journal_run(qsbr_domain *d, struct shm *m)
 					h->orphan_tail = j->resume;
 			}
 			break;
-		case 4:
+		case 3: /* the totals */
 			store_relaxed(&h->n_orphans, j->orphans);
 			h->retired = j->retired;
 			h->reclaimed = j->reclaimed;
 			h->deaths = j->deaths;
 			break;
-		case 5: /* the slot, free; once: its last store frees it, and
+		case 4: /* the slot, free; once: its last store frees it, and
 			 * a new owner may have claimed it since */
 			if (load_relaxed(&s->owner) != j->owner)
 				break;
@@ -457,18 +454,19 @@ static void journal_run(qsbr_domain *d, struct shm *m)
 	j->slot = 0;
 }
 
-/* Slot i departs: its list goes to the orphans, the slot is freed.  dead:
- * its owner died (identity id, checked again under the lock). */
-static bool depart(qsbr_domain *d, struct shm *m, uint32_t i, uint64_t id, bool dead)
+/* Slot i departs: its list goes to the orphans, and the slot is freed,
+ * unless keep (a hand-over: only the list departs).  dead: its owner died.
+ * id: the owner, checked again under the lock. */
+static bool depart(qsbr_domain *d, struct shm *m, uint32_t i, uint64_t id, bool dead, bool keep)
 {
 	bool done = false;
 
-	region_lock(d, m);
+	region_lock(m);
 	if (load_relaxed(&m->slots[i].owner) == id) {
 		if (dead)
 			fence_seq_cst(); /* after the death we saw: see region_lock */
-		journal_plan(d, m, i, dead, false);
-		journal_run(d, m);
+		journal_plan(d, m, i, dead, keep);
+		journal_run(m);
 		done = true;
 	}
 	region_unlock(m);
@@ -500,7 +498,7 @@ size_t qsbr_shared_recover(qsbr_domain *d)
 			continue;
 		if (!is_dead(id))
 			alive[n_alive++ % 16] = id;
-		else if (depart(d, m, i, id, true))
+		else if (depart(d, m, i, id, true, false))
 			n++;
 	}
 	return n;
@@ -534,7 +532,7 @@ bool qsbr__shm_holder(qsbr_domain *d, const au64 *seq)
 	if (now - at < QSBR_SHARED_PROBE_MS || !cas_strong_relaxed(&m->probe_at_ms, &at, now) ||
 	    !is_dead(id))
 		return false;
-	return depart(d, m, slot_index(m, s), id, true);
+	return depart(d, m, slot_index(m, s), id, true, false);
 }
 
 /* Stall reports (policy.c): the slot at seq as a thread id, (pid << 32) |
@@ -621,7 +619,7 @@ void qsbr__shm_leave(qsbr_thread *t)
 
 	if (s == NULL)
 		return;
-	depart(t->d, m, slot_index(m, s), load_relaxed(&s->owner), false);
+	depart(t->d, m, slot_index(m, s), load_relaxed(&s->owner), false, false);
 	slotless(t);
 }
 
@@ -653,10 +651,7 @@ void qsbr__shm_hand_over(qsbr_thread *t)
 
 	if (s == NULL || load_relaxed(&s->head) == 0)
 		return;
-	region_lock(t->d, m);
-	journal_plan(t->d, m, slot_index(m, s), false, true);
-	journal_run(t->d, m);
-	region_unlock(m);
+	depart(t->d, m, slot_index(m, s), load_relaxed(&s->owner), false, true);
 	t->shm_open_n = 0;
 	t->shm_len = 0;
 }
@@ -751,28 +746,29 @@ static size_t reclaim_orphans(qsbr_thread *t, size_t max)
 	struct shm *m = d->shm;
 	struct shm_header *h = m->h;
 	uint64_t gen = qsbr__fork_generation();
+	qsbr_seq reached = 0; /* a goal polled as reached (0: none yet) */
 	struct running frame;
 	size_t ran = 0;
 
 	qsbr__callbacks_enter(&frame, d, t);
 	while (ran < max && load_relaxed(&h->n_orphans) != 0) {
 		uint64_t x, goal;
-		bool ready;
 
-		region_lock(d, m);
+		region_lock(m);
 		x = h->orphan_head;
 		if (x == 0 || load_acquire(&m->kinds[node_at(m, x)->kind % QSBR_SHARED_KINDS].fn) == NULL) {
 			region_unlock(m); /* empty, or a kind for another process */
 			break;
 		}
-		ready = (node_at(m, x)->state & NODE_PHASE) == NODE_RESUME;
 		goal = node_at(m, x)->goal;
-		region_unlock(m);
-		if (!ready && !qsbr__poll(d, goal))
-			break;
-		region_lock(d, m);
-		if (h->orphan_head != x) {
+		if ((node_at(m, x)->state & NODE_PHASE) != NODE_RESUME &&
+		    (reached == 0 || qsbr_seq_lt(reached, goal))) {
+			/* Poll outside the lock (a poll may recover the dead,
+			 * which takes it), then look at the head again. */
 			region_unlock(m);
+			if (!qsbr__poll(d, goal))
+				break;
+			reached = goal;
 			continue;
 		}
 		if (!run_one(t, m, load_relaxed(&t->shm_slot), x, true, gen)) { /* unlocks */
@@ -901,13 +897,9 @@ int qsbr_shared_retire(qsbr_thread *t, uint64_t off, uint32_t kind)
 	return 0;
 }
 
-struct shm_barrier {
-	qsbr_thread *t;
-};
-
 static bool own_list_empty(void *arg)
 {
-	qsbr_thread *t = ((struct shm_barrier *)arg)->t;
+	qsbr_thread *t = arg;
 	struct shm_slot *s;
 
 	qsbr__shm_reclaim(t, SHARED_BATCH, true);
@@ -918,9 +910,7 @@ static bool own_list_empty(void *arg)
 /* qsbr_barrier's part in a region: everything t retired there has run. */
 bool qsbr__shm_barrier(qsbr_thread *t)
 {
-	struct shm_barrier w = { t };
-
-	return qsbr__wait_until(t->d, t, own_list_empty, &w, 0);
+	return qsbr__wait_until(t->d, t, own_list_empty, t, 0);
 }
 
 /* ---- Kinds, information ----------------------------------------------------------- */
@@ -947,7 +937,7 @@ int qsbr_shared_info_get(qsbr_domain *d, qsbr_shared_info *out)
 	out->max_threads = m->h->max_slots;
 	out->lib_bytes = m->h->lib_bytes;
 	out->size = m->h->size;
-	region_lock(d, m);
+	region_lock(m);
 	out->retired = m->h->retired;
 	out->reclaimed = m->h->reclaimed;
 	out->deaths = m->h->deaths;

@@ -547,7 +547,7 @@ static void test_death_in_each_step(void **state)
 #ifdef NDEBUG
 	skip();
 #else
-	for (uint64_t phase = 0; phase < 6; phase++) {
+	for (uint64_t phase = 0; phase < 5; phase++) {
 		void *mem;
 		qsbr_domain *d = region_new(&mem);
 		qsbr_thread *t;
