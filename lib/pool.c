@@ -576,14 +576,10 @@ static struct pool_cache *__attribute__((noinline)) cache_find(qsbr_thread *t, q
 	}
 	if (!make)
 		return NULL;
-	c = qsbr__domain_alloc(t->d, sizeof(*c), alignof(struct pool_cache));
+	c = ds_alloc_zeroed(t->d, 1, sizeof(*c), alignof(struct pool_cache)); /* counters 0 */
 	if (c == NULL)
 		return NULL;
-	memset(c, 0, sizeof(*c));
 	atomic_init(&c->pool, p);
-	atomic_init(&c->n_free, 0);
-	atomic_init(&c->n_retired, 0);
-	atomic_init(&c->n_reclaimed, 0);
 	pthread_mutex_lock(&pools_lock);
 	pthread_mutex_lock(&p->lock);
 	c->p_prev = NULL;
@@ -766,12 +762,11 @@ qsbr_pool *qsbr_pool_new(qsbr_domain *d, size_t size, size_t align)
 		return NULL;
 	}
 	pthread_once(&pools_once, pools_init);
-	p = qsbr__domain_alloc(d, sizeof(*p), alignof(qsbr_pool));
+	p = ds_alloc_zeroed(d, 1, sizeof(*p), alignof(qsbr_pool));
 	if (p == NULL) {
 		errno = ENOMEM;
 		return NULL;
 	}
-	memset(p, 0, sizeof(*p));
 	if (pthread_mutex_init(&p->lock, NULL) != 0) {
 		qsbr__domain_free(d, p);
 		errno = ENOMEM;

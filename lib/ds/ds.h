@@ -80,9 +80,6 @@ DS_HIDDEN int qsbr__pool_settle(qsbr_pool *p);
 DS_HIDDEN void qsbr__pool_destroy(qsbr_pool *p);
 DS_HIDDEN qsbr_thread *qsbr__self(qsbr_domain *d);
 
-/* An object of type for domain d, or NULL. */
-#define ds_new(d, type) ((type *)qsbr__domain_alloc((d), sizeof(type), alignof(type)))
-
 /* n zeroed elements of size bytes aligned to align (calloc's contract, the
  * product checked), or NULL. */
 static inline void *ds_alloc_zeroed(qsbr_domain *d, size_t n, size_t size, size_t align)
@@ -114,13 +111,17 @@ static inline void *ds_header_new(qsbr_domain *d, size_t size)
 }
 
 /* A structure's own pool of nodes of size bytes aligned to align, on
- * domain d (not NULL).  NULL with errno ENOMEM. */
-static inline qsbr_pool *ds_pool_new(qsbr_domain *d, size_t size, size_t align)
+ * domain d (not NULL), for its header h.  Without memory: frees h, and
+ * NULL with errno ENOMEM (set after the free, whose hook may change it;
+ * never EINVAL: the sizes are the structure's). */
+static inline qsbr_pool *ds_pool_new(qsbr_domain *d, void *h, size_t size, size_t align)
 {
 	qsbr_pool *p = qsbr_pool_new(d, size, align);
 
-	if (p == NULL)
-		errno = ENOMEM; /* the sizes are the structure's: never EINVAL */
+	if (p == NULL) {
+		qsbr__domain_free(d, h);
+		errno = ENOMEM;
+	}
 	return p;
 }
 

@@ -38,18 +38,10 @@
  *     only on a node whose next they read unmarked during the call: the key
  *     of a removed entry is compared only by calls that overlap its removal,
  *     so its owner may retire what the key points to once remove returns.
- *  L5 The domain in the value.  The thread that retires an entry (L3)
- *     stores the structure's domain in its value, with a release, for the
- *     callback that frees the entry through the domain's allocator: no
- *     field is added for it.  Calls that still hold the entry may read the
- *     value meanwhile, so it is atomic, and each reads it with an acquire
- *     before the load of next that shows the entry unmarked, and keeps it
- *     only then.  The retirer saw the entry marked before its store (it
- *     marked it, or loaded its marked next), so a value load that reads the
- *     domain synchronizes with the store, and a load of next after it sees
- *     the mark (coherence): an unmarked next vouches for the value read
- *     before it.  A remove reads the value before its mark CAS: if the CAS
- *     succeeds, nobody had marked the entry, let alone stored over it.
+ *  L5 Values are written once.  An entry's value is stored before the CAS
+ *     that links it (L1) and never again until the pool hands the entry out
+ *     anew, after its grace period: a call that reached the entry through
+ *     an acquire load of a link reads it relaxed.
  *
  * Inserting into a run: every insert of a node with order key s goes in front
  * of the run of s (after the last node with a smaller so), by a CAS on that
@@ -73,8 +65,7 @@ struct list_node {
 struct list_entry {
 	struct list_node node;
 	uint64_t key;
-	aptr value;   /* the user's value; the domain once retired (L5) */
-	qsbr_node qn; /* retire header: the library's from the retire on */
+	aptr value;   /* the user's value (L5) */
 };
 
 typedef bool list_equal_fn(uint64_t a, uint64_t b, void *arg);
@@ -83,9 +74,8 @@ typedef bool list_equal_fn(uint64_t a, uint64_t b, void *arg);
 struct list_ctx {
 	list_equal_fn *equal; /* NULL: keys are equal when their values are */
 	void *arg;
-	qsbr_domain *domain; /* whose handles the calls take and whose allocator serves */
-	qsbr_pool *pool;     /* the set's: its entries come from it and go back
-			      * to it (no L5 store); NULL: the allocator's */
+	qsbr_domain *domain; /* whose handles the calls take */
+	qsbr_pool *pool;     /* the entries come from it and go back to it */
 };
 
 /* Where a node of some order key goes: cur, the first unmarked node at or
@@ -125,35 +115,10 @@ static inline struct list_entry *list_entry_init(struct list_entry *e, uint64_t 
 	return e;
 }
 
-/* A new entry for domain d, not yet linked, or NULL. */
-static inline struct list_entry *list_entry_new(qsbr_domain *d, uint64_t so, uint64_t key,
-						void *value)
-{
-	return list_entry_init(ds_new(d, struct list_entry), so, key, value);
-}
-
-static inline void list_entry_free(qsbr_node *qn)
-{
-	struct list_entry *e = ds_container_of(qn, struct list_entry, qn);
-
-	/* L5: relaxed, the retire hands the entry over with what was stored
-	 * before it. */
-	qsbr__domain_free(load_relaxed(&e->value), e);
-}
-
 /* L3: called once per entry, by the thread whose CAS unlinked it. */
 static inline void list_retire(qsbr_thread *t, struct list_node *n, const struct list_ctx *c)
 {
-	struct list_entry *e = list_entry_of(n);
-
-	if (c->pool != NULL) {
-		qsbr_pool_retire(t, c->pool, e); /* reused after its grace period */
-		return;
-	}
-	/* L5: release, pairs with the acquire loads of value in list_remove,
-	 * list_lookup and list_seek. */
-	store_release(&e->value, (void *)c->domain);
-	qsbr_retire_node_sized(t, &e->qn, list_entry_free, sizeof(*e));
+	qsbr_pool_retire(t, c->pool, list_entry_of(n)); /* reused after its grace period */
 }
 
 /*
@@ -263,9 +228,8 @@ static inline bool list_remove(auptr *start, uint64_t so, uint64_t key, const st
 
 		if (cur == NULL)
 			return false;
-		/* L5: acquire, pairs with the release store in list_retire:
-		 * the user's value if the mark below succeeds. */
-		*value = load_acquire(&list_entry_of(cur)->value);
+		/* L5: relaxed; the user's value if the mark below succeeds. */
+		*value = load_relaxed(&list_entry_of(cur)->value);
 		/* L1: acquire, pairs with the release CAS that wrote cur->next. */
 		next = load_acquire(&cur->next);
 		while (!(next & LIST_MARK)) {
@@ -304,10 +268,9 @@ static inline bool list_lookup(const auptr *start, uint64_t so, uint64_t key,
 
 		if (cur == NULL || cur->so > so)
 			return false;
-		/* L5: acquire, pairs with the release store in list_retire;
-		 * before the load of next that vouches for it. */
+		/* L5: relaxed, as the key. */
 		if (cur->so == so)
-			val = load_acquire(&list_entry_of(cur)->value);
+			val = load_relaxed(&list_entry_of(cur)->value);
 		/* L1: as above, for the node after cur. */
 		next = load_acquire(&cur->next);
 		if (cur->so == so && !(next & LIST_MARK) && list_key_equal(cur, key, c)) {
@@ -333,9 +296,9 @@ static inline bool list_seek(const auptr *start, uint64_t so, uint64_t *key, voi
 
 		if (cur == NULL)
 			return false;
-		/* L5: as in list_lookup. */
+		/* L5: relaxed, as in list_lookup. */
 		if (cur->so >= so)
-			val = load_acquire(&list_entry_of(cur)->value);
+			val = load_relaxed(&list_entry_of(cur)->value);
 		/* L1: as above. */
 		next = load_acquire(&cur->next);
 		if (cur->so >= so && !(next & LIST_MARK)) {

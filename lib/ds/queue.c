@@ -76,16 +76,16 @@ static struct qnode *qnode_init(struct qnode *n, void *value)
 qsbr_queue *qsbr_queue_new(qsbr_domain *d)
 {
 	qsbr_queue *q;
+	qsbr_pool *pool;
 	struct qnode *dummy;
 
 	q = ds_header_new(d, sizeof(*q));
 	if (q == NULL)
 		return NULL;
-	q->pool = ds_pool_new(d, sizeof(struct qnode), alignof(struct qnode));
-	if (q->pool == NULL) {
-		qsbr__domain_free(d, q);
-		return NULL;
-	}
+	pool = ds_pool_new(d, q, sizeof(struct qnode), alignof(struct qnode));
+	if (pool == NULL)
+		return NULL; /* q freed */
+	q->pool = pool;
 	dummy = qnode_init(qsbr__pool_alloc_any(q->pool), NULL);
 	if (dummy == NULL) {
 		qsbr__pool_destroy(q->pool);

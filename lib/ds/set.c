@@ -21,15 +21,15 @@ struct qsbr_set {
 qsbr_set *qsbr_set_new(qsbr_domain *d)
 {
 	qsbr_set *s;
+	qsbr_pool *pool;
 
 	s = ds_header_new(d, sizeof(*s));
 	if (s == NULL)
 		return NULL;
-	s->ctx.pool = ds_pool_new(d, sizeof(struct list_entry), alignof(struct list_entry));
-	if (s->ctx.pool == NULL) {
-		qsbr__domain_free(d, s);
-		return NULL;
-	}
+	pool = ds_pool_new(d, s, sizeof(struct list_entry), alignof(struct list_entry));
+	if (pool == NULL)
+		return NULL; /* s freed */
+	s->ctx.pool = pool;
 	store_relaxed(&s->head.next, 0);
 	s->ctx.domain = d;
 	return s;

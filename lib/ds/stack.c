@@ -49,15 +49,15 @@ struct qsbr_stack {
 qsbr_stack *qsbr_stack_new(qsbr_domain *d)
 {
 	qsbr_stack *s;
+	qsbr_pool *pool;
 
 	s = ds_header_new(d, sizeof(*s));
 	if (s == NULL)
 		return NULL;
-	s->pool = ds_pool_new(d, sizeof(struct snode), alignof(struct snode));
-	if (s->pool == NULL) {
-		qsbr__domain_free(d, s);
-		return NULL;
-	}
+	pool = ds_pool_new(d, s, sizeof(struct snode), alignof(struct snode));
+	if (pool == NULL)
+		return NULL; /* s freed */
+	s->pool = pool;
 	store_relaxed(&s->top, 0);
 	s->domain = d;
 	return s;
