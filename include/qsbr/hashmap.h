@@ -165,8 +165,8 @@ QSBR_API qsbr_hashmap *qsbr_hashmap_new(qsbr_domain *d, size_t size_hint, qsbr_h
  * entry when fn is not NULL; waits for the nodes removed before it to
  * finish their grace period (as qsbr_pool_delete).  No other call on m may
  * run concurrently or follow.  Returns 0, EINVAL for NULL m or an intrusive
- * map, ENOMEM (no handle to give the nodes back with: nothing changed) or
- * EDEADLK (from a retire callback: nothing changed). */
+ * map, EDEADLK (from a retire callback: nothing changed) or EBUSY (in the
+ * child of fork(), for nodes removed in the parent: nothing changed). */
 QSBR_API int qsbr_hashmap_delete(qsbr_hashmap *m, void (*fn)(uint64_t key, void *value, void *arg),
 				 void *arg);
 

@@ -352,7 +352,7 @@ static struct mnode *bucket_peek(const qsbr_hashmap *m, uint64_t b)
 }
 
 static struct mnode *link_node(qsbr_hashmap *m, qsbr_thread *t, uint64_t b, const struct mkey *k,
-			       struct mnode *n);
+			       struct mnode *n, struct pos *at);
 
 /* H1, H2: where an update for bucket b starts: its dummy, linked now if
  * nobody has claimed it yet, else the nearest READY ancestor's. */
@@ -368,7 +368,8 @@ static struct mnode *bucket_start(qsbr_hashmap *m, qsbr_thread *t, uint64_t b)
 	 * the dummy until it sets READY. */
 	if (bk == NULL || !cas_strong_relaxed(&bk->so, &expected, so_dummy(b)))
 		return bucket_start(m, t, parent_of(b)); /* b != 0, as above */
-	if (link_node(m, t, parent_of(b), &(struct mkey){ so_dummy(b), NULL, NULL }, bk) != NULL)
+	if (link_node(m, t, parent_of(b), &(struct mkey){ so_dummy(b), NULL, NULL }, bk, &(struct pos){ 0 }) !=
+	    NULL)
 		abort(); /* a second dummy with this order key: cannot happen (H1) */
 	/* H1: release, pairs with the acquire load in bucket_ready: the dummy
 	 * is linked (link_node's CAS comes first).  Failure: an insert behind
@@ -450,23 +451,23 @@ retry:
 
 /* Links n (its so and object written) in front of the run of k->so, unless
  * the run holds a match for k; returns NULL once linked, else the match (n
- * then stays the caller's, never published). */
+ * then stays the caller's, never published) with *at the link that held
+ * it, as walk leaves it. */
 static struct mnode *link_node(qsbr_hashmap *m, qsbr_thread *t, uint64_t b, const struct mkey *k,
-			       struct mnode *n)
+			       struct mnode *n, struct pos *at)
 {
 	for (;;) {
-		struct pos pos;
-		struct mnode *found = walk(m, t, b, k, &pos);
-		uintptr_t expected = pos.raw;
+		struct mnode *found = walk(m, t, b, k, at);
+		uintptr_t expected = at->raw;
 
 		if (found != NULL)
 			return found;
 		/* Relaxed: n is not published yet; the CAS below does that. */
-		store_relaxed(&n->next, (uintptr_t)pos.cur);
+		store_relaxed(&n->next, (uintptr_t)at->cur);
 		/* L1: release publishes n's fields and the caller's object;
 		 * pairs with the acquire loads of links.  Failure: the run's
 		 * front changed; search again. */
-		if (cas_strong_release_relaxed(pos.prev, &expected, (uintptr_t)n | (pos.raw & READY)))
+		if (cas_strong_release_relaxed(at->prev, &expected, (uintptr_t)n | (at->raw & READY)))
 			return NULL;
 	}
 }
@@ -639,9 +640,9 @@ static void shrink_level(qsbr_hashmap *m, qsbr_thread *t, unsigned k)
 	qsbr_retire_node_sized(t, &head_of_seg(seg)->qn, seg_free, head_of_seg(seg)->bytes);
 }
 
-/* H4: at a remove's check, with n entries: finish a shrink whose goal is
- * passed, or start one. */
-static void shrink_check(qsbr_hashmap *m, qsbr_thread *t, uint64_t n)
+/* H4: at a remove's check: finish a shrink whose goal is passed, or start
+ * one (the entries are counted only when a shrink could start). */
+static void shrink_check(qsbr_hashmap *m, qsbr_thread *t)
 {
 	/* H4: acquire, pairs with the release store of SHRINK_WAITING: the
 	 * goal and level are visible. */
@@ -661,7 +662,7 @@ static void shrink_check(qsbr_hashmap *m, qsbr_thread *t, uint64_t n)
 	}
 	log2 = load_relaxed(&m->log2);
 	if (state != SHRINK_IDLE || !load_relaxed(&m->shrink) || log2 <= load_relaxed(&m->min_log2) ||
-	    n >= ((uint64_t)load_relaxed(&m->load) << log2) / 4)
+	    entries(m) >= ((uint64_t)load_relaxed(&m->load) << log2) / 4)
 		return;
 	/* H4: acquire, pairs with the release store of SHRINK_IDLE: the last
 	 * shrink's segment is out of the directory. */
@@ -713,7 +714,7 @@ static void count_add(qsbr_hashmap *m, qsbr_thread *t, bool add)
 			sweep(m, t);
 		}
 	} else if ((fetch_sub_relaxed(n, 1) - 1) % CHECK_EVERY == 0) {
-		shrink_check(m, t, entries(m));
+		shrink_check(m, t);
 	}
 }
 
@@ -892,7 +893,7 @@ static struct mnode *add(qsbr_hashmap *m, qsbr_thread *t, uint64_t hash, const s
 	store_relaxed(&n->so, k->so);
 	for (;;) {
 		struct pos pos;
-		struct mnode *found = link_node(m, t, b, k, n);
+		struct mnode *found = link_node(m, t, b, k, n, &pos);
 
 		if (found == NULL) {
 			count_add(m, t, true);
@@ -900,10 +901,9 @@ static struct mnode *add(qsbr_hashmap *m, qsbr_thread *t, uint64_t hash, const s
 		}
 		if (!replace)
 			return found;
-		/* The match's place, found again (link_node's walk kept no
-		 * position): it may have gone meanwhile. */
-		found = walk(m, t, b, k, &pos);
-		if (found != NULL && take_out(m, t, b, &pos, n)) {
+		/* At the match's place, where link_node's walk stopped: if it
+		 * went meanwhile, take_out fails and we start again. */
+		if (take_out(m, t, b, &pos, n)) {
 			*replaced = found;
 			return NULL;
 		}
@@ -916,10 +916,8 @@ qsbr_hashmap_node *qsbr_hashmap_add_unique(qsbr_hashmap *m, qsbr_thread *t, uint
 {
 	struct mnode *found;
 
-	if (bad_intrusive(m, t, match != NULL && n != NULL)) {
-		errno = EINVAL;
+	if (bad_intrusive(m, t, match != NULL && n != NULL))
 		return NULL;
-	}
 	found = add(m, t, hash, &(struct mkey){ so_entry(hash), match, key }, mnode_of(n), false, NULL);
 	return found != NULL ? public_of(found) : n;
 }
@@ -930,10 +928,8 @@ qsbr_hashmap_node *qsbr_hashmap_add_replace(qsbr_hashmap *m, qsbr_thread *t, uin
 {
 	struct mnode *old = NULL;
 
-	if (bad_intrusive(m, t, match != NULL && n != NULL)) {
-		errno = EINVAL;
+	if (bad_intrusive(m, t, match != NULL && n != NULL))
 		return NULL;
-	}
 	add(m, t, hash, &(struct mkey){ so_entry(hash), match, key }, mnode_of(n), true, &old);
 	return old != NULL ? public_of(old) : NULL;
 }
@@ -945,10 +941,8 @@ qsbr_hashmap_node *qsbr_hashmap_replace(qsbr_hashmap *m, qsbr_thread *t, uint64_
 	struct mkey k = { so_entry(hash), match, key };
 	uint64_t b;
 
-	if (bad_intrusive(m, t, match != NULL && n != NULL)) {
-		errno = EINVAL;
+	if (bad_intrusive(m, t, match != NULL && n != NULL))
 		return NULL;
-	}
 	b = bucket_of(m, hash);
 	/* Relaxed: published by take_out's CAS (M2). */
 	store_relaxed(&mnode_of(n)->so, k.so);
@@ -1093,48 +1087,39 @@ qsbr_hashmap *qsbr_hashmap_new(qsbr_domain *d, size_t size_hint, qsbr_hashmap_ha
 	return m;
 }
 
-/* Whether the calling thread is running a retire callback (lib/retire.c):
- * a keyed delete cannot register and unregister its handle there. */
+/* Whether the calling thread is running a retire callback (lib/retire.c). */
 DS_HIDDEN bool qsbr__in_callback(void);
 
 struct keyed_delete {
 	void (*fn)(uint64_t key, void *value, void *arg);
 	void *arg;
-	qsbr_thread *t;
-	qsbr_pool *pool;
 };
 
-static void keyed_free(struct mnode *n, void *arg)
+static void keyed_call(struct mnode *n, void *arg)
 {
-	struct keyed_delete *kd = arg;
-	struct entry *e = ds_container_of(n, struct entry, node);
+	const struct keyed_delete *kd = arg;
+	const struct entry *e = ds_container_of(n, struct entry, node);
 
-	if (kd->fn != NULL)
-		kd->fn(e->key, e->value, kd->arg);
-	qsbr_pool_free(kd->t, kd->pool, e);
+	kd->fn(e->key, e->value, kd->arg);
 }
 
 int qsbr_hashmap_delete(qsbr_hashmap *m, void (*fn)(uint64_t key, void *value, void *arg), void *arg)
 {
-	struct keyed_delete kd = { fn, arg, NULL, NULL };
+	struct keyed_delete kd = { fn, arg };
 	int rc;
 
 	if (m == NULL || !m->keyed)
 		return EINVAL;
 	if (qsbr__in_callback())
 		return EDEADLK; /* nothing changed */
-	/* The entries go back to the pool through a handle of the domain:
-	 * one of this call's own. */
-	kd.pool = m->pool;
-	kd.t = qsbr_register(m->d);
-	if (kd.t == NULL)
-		return ENOMEM;
-	each_entry(m, keyed_free, &kd);
-	qsbr_unregister(kd.t);
-	/* Waits for the entries removed before the call (qsbr_pool_delete). */
-	rc = qsbr_pool_delete(m->pool);
+	/* The entries removed earlier finish their grace period first, as
+	 * the set's delete does; the pool goes with the entries still in. */
+	rc = qsbr__pool_settle(m->pool);
 	if (rc != 0)
 		return rc;
+	if (fn != NULL)
+		each_entry(m, keyed_call, &kd);
+	qsbr__pool_destroy(m->pool);
 	map_free(m);
 	return 0;
 }
