@@ -175,7 +175,7 @@ bool qsbr__helper_busy(qsbr_domain *d)
 
 /*
  * Every flush_ms: for each thread that holds retired objects and made no
- * progress (freed or handed nothing) since the last look, takes them if it
+ * progress (freed, handed or polled nothing) since the last look, takes them if it
  * is offline (qsbr__steal), or else asks it to flush at its next quiescent
  * state, and advances once if it asked any.  Returns whether any thread
  * holds anything.
@@ -195,6 +195,11 @@ static bool look_for_idle_holders(qsbr_domain *d, bool may_steal)
 		if (load_relaxed(&t->n_retired) == progress && !qsbr__shm_holds(t))
 			continue;
 		progress += qsbr__shm_progress(t); /* retiring in a region is progress */
+		/* So is a poll of its own ring (an online thread's retire that
+		 * closes a batch, its reclaim): the owner runs what is safe
+		 * itself, and will again at its next close; the helper could
+		 * not end their grace periods any sooner. */
+		progress += load_relaxed(&t->n_polled);
 		held = true;
 		idle = progress == load_relaxed(&t->helper_mark);
 		store_relaxed(&t->helper_mark, progress);

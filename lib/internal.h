@@ -162,7 +162,8 @@ struct qsbr_thread {
 	 * what the helper reads to find idle holders (held = retired - freed -
 	 * handed). */
 	alignas(CACHELINE) au64 n_retired, n_freed, n_handed;
-	au64 n_bytes_retired, n_bytes_freed;
+	au64 n_polled;          /* polls of its own ring (run_reached) */
+	au64 n_bytes_retired, n_bytes_freed, n_bytes_handed;
 	au64 flush_ack;         /* flush_done, for waiters (release) */
 
 	/* Written by others: a flush request (a generation of flush_gen). */

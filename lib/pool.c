@@ -21,7 +21,7 @@
  * has passed a quiescent state at or past the goal) is the reuse rule.  The
  * core's retire path is not changed by pools.
  *
- * Free objects live in two places.  Each thread keeps a cache per pool
+ * Where free objects live.  Each thread keeps a cache per pool
  * (struct pool_cache, chained from its qsbr_thread): at most cache_max free
  * objects (POOL_CACHE_BYTES of them, within POOL_CACHE_MIN..POOL_CACHE_MAX),
  * taken and given without a lock.  Behind the caches, the
@@ -37,10 +37,14 @@
  * overflowing one gives them to the slabs).  A retired batch's callback
  * puts it, as one run, in the cache of the thread that runs the callback
  * (qsbr__callback_thread: most often the retiring thread itself, at its
- * own retire or reclaim); from the helper thread or with the cache full,
- * on the pool's returned list (a lock-free stack of runs that the next
- * refill takes whole into the depot), within the depot's bound; beyond
- * it, back in its slabs.
+ * own retire or reclaim); with the cache full, in that thread's reserve
+ * (a list behind its cache, under a lock of its own that trim also takes:
+ * see reserve_room for its bound), which a dry cache takes from first;
+ * with the reserve full too, the cache overflows as above and takes the
+ * batch.  From the helper thread, the batch goes on the pool's returned
+ * list (a lock-free stack of runs that the next refill takes whole into
+ * the depot), within the depot's bound; beyond it, into the depot or back
+ * in its slabs.
  *
  * At most keep_empty empty slabs are kept (POOL_KEEP_EMPTY_BYTES of them,
  * at least POOL_KEEP_EMPTY_MIN), for the next allocations: a burst that
@@ -48,10 +52,12 @@
  * through the allocator (and fresh pages); a slab that empties beyond
  * that is given back at once.  So the idle memory
  * of a pool is bounded by cache_max objects (and a batch of fewer than
- * POOL_RETIRE_BATCH retired ones) per registered thread that used it,
+ * POOL_RETIRE_BATCH retired ones) and a reserve within its room per
+ * registered thread that used it,
  * depot_max objects on the returned list and twice that in the depot, the
- * free objects in slabs that still hold others, and keep_empty slabs.  qsbr_pool_trim puts the depot's objects back in
- * their slabs and gives back the empty ones.
+ * free objects in slabs that still hold others, and keep_empty slabs.
+ * qsbr_pool_trim puts the depot's and the reserves' objects back in their
+ * slabs and gives back the empty ones.
  *
  * The core's hooks: qsbr_thread.pool_caches (registry.c clears it at
  * register), qsbr__pool_thread_exit (called last by qsbr__retire_exit, at
@@ -73,10 +79,13 @@
  * quarantine of a slab's size), so that a stale pointer is still caught after
  * the pool has handed out other objects.
  */
+#define _DEFAULT_SOURCE /* MADV_DONTNEED */
 #include <errno.h>
 #include <stdalign.h>
 #include <stddef.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "ds/ds.h"
 #include "internal.h"
@@ -93,9 +102,12 @@
 #ifdef POOL_ASAN
 #include <sanitizer/asan_interface.h>
 #define POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
+/* Objects are reused in FIFO order: a batch queues behind a reserve. */
+#define RESERVE_FIFO(c) (load_relaxed(&(c)->n_reserve) != 0)
 #define UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
 #else
 #define POISON(p, n) ((void)(p), (void)(n))
+#define RESERVE_FIFO(c) ((void)(c), false)
 #define UNPOISON(p, n) ((void)(p), (void)(n))
 #endif
 
@@ -110,6 +122,7 @@
 #define POOL_DEPOT_BYTES ((size_t)1 << 20) /* the depot holds so many bytes of objects, */
 #define POOL_DEPOT_MIN (2 * POOL_CACHE_BATCH) /* but at least so many objects */
 #define POOL_RETIRE_BATCH 8u              /* pool retires per core retire */
+#define POOL_PAGE ((size_t)4096)          /* slabs of malloc start on a page */
 
 enum obj_state { OBJ_FREE = 0x51f7ee, OBJ_ALLOCATED = 0x51a11c, OBJ_WAITING = 0x51a17 };
 
@@ -141,6 +154,14 @@ struct pool_cache {
 	struct obj_head *open, *open_last; /* retired, not yet handed to the core */
 	uint32_t n_open;
 	au64 n_free;
+	/* The reserve: batches back from the owner's own grace periods that
+	 * found its cache full, a FIFO list of runs under lock (the owner's
+	 * and qsbr_pool_trim's; trim only tries it).  At most room objects
+	 * (owner only; see reserve_room). */
+	pthread_mutex_t lock;
+	struct obj_head *reserve, *reserve_tail;
+	au64 n_reserve;
+	uint64_t room;
 	au64 n_retired;                  /* pool retires by the owner */
 	au64 n_reclaimed;                /* callbacks that put into this cache */
 };
@@ -238,12 +259,43 @@ static struct obj_head *head_of(const qsbr_pool *p, void *obj)
 	return (struct obj_head *)((char *)obj - p->head);
 }
 
+/*
+ * The whole pages inside a slab that the pool gives back go back to the
+ * system now (MADV_DONTNEED), not when the allocator decides (glibc
+ * keeps a freed block that is not at the top of its heap until malloc_trim;
+ * mimalloc and jemalloc purge after a delay).  Only with the default
+ * allocator, malloc: a hook's memory may be anything.  The pages are the
+ * pool's until the free that follows (its links already read), outside
+ * every byte an allocator keeps around a block;
+ * the free and the next use of the block find them zeroed, as fresh pages
+ * are.  Under ASan the block is left alone (its
+ * allocator poisons and quarantines freed blocks itself).
+ */
+static void decommit(const qsbr_pool *p, struct slab *s)
+{
+#ifndef POOL_ASAN
+	long v = sysconf(_SC_PAGESIZE); /* from the auxiliary vector: cheap */
+	uintptr_t page = v > 0 ? (uintptr_t)v : 4096, from, to;
+
+	if (p->d->opts.alloc != NULL)
+		return;
+	from = ((uintptr_t)s + page - 1) & ~(page - 1);
+	to = ((uintptr_t)s + p->slab_bytes) & ~(page - 1);
+	if (to > from)
+		(void)madvise((void *)from, to - from, MADV_DONTNEED); /* advice: may fail */
+#else
+	(void)p;
+	(void)s;
+#endif
+}
+
 /* Gives slabs back, linked by next; not under the lock. */
 static void slabs_release(qsbr_pool *p, struct slab *s)
 {
 	while (s != NULL) {
 		struct slab *next = s->next;
 
+		decommit(p, s);
 		UNPOISON(s, p->slab_bytes);
 		qsbr__domain_free(p->d, s);
 		s = next;
@@ -438,12 +490,45 @@ static void runs_put(qsbr_pool *p, struct obj_head *r, struct slab **give)
 	}
 }
 
-/* Under the pool's lock: the cache's objects back to their slabs. */
+/* Under c's lock: the whole reserve of c, a list of runs. */
+static struct obj_head *reserve_cut_all(struct pool_cache *c)
+{
+	struct obj_head *r = c->reserve;
+
+	c->reserve = c->reserve_tail = NULL;
+	store_relaxed(&c->n_reserve, 0);
+	return r;
+}
+
+/* Under the pool's lock, by the owner: the cache's objects, its reserve's
+ * too, back to their slabs. */
 static void cache_spill(qsbr_pool *p, struct pool_cache *c, struct slab **give)
 {
+	struct obj_head *r;
+
 	runs_put(p, c->free, give);
 	c->free = c->free_tail = NULL;
 	store_relaxed(&c->n_free, 0);
+	pthread_mutex_lock(&c->lock);
+	r = reserve_cut_all(c);
+	pthread_mutex_unlock(&c->lock);
+	runs_put(p, r, give);
+}
+
+/* Under the pool's lock (qsbr_pool_trim): the threads' reserves back to
+ * their slabs, each that is not in use this instant.  Only tried: one
+ * taken across fork() by a thread that did not come along stays taken. */
+static void reserves_drain(qsbr_pool *p, struct slab **give)
+{
+	for (struct pool_cache *c = p->caches; c != NULL; c = c->p_next) {
+		struct obj_head *r;
+
+		if (pthread_mutex_trylock(&c->lock) != 0)
+			continue;
+		r = reserve_cut_all(c);
+		pthread_mutex_unlock(&c->lock);
+		runs_put(p, r, give);
+	}
 }
 
 static struct pool_cache *cache_find(qsbr_thread *t, qsbr_pool *p, bool make);
@@ -464,6 +549,72 @@ static struct obj_head *runs_cut(struct obj_head **list, uint32_t n, struct obj_
 	*last = r;
 	*count = k;
 	return first;
+}
+
+/*
+ * The owner's, when its cache runs dry at an alloc: the reserve's room,
+ * in objects of p, becomes the bytes that t retired and still holds in its
+ * own lists (to any pool, or not to a pool at all: the core's counts),
+ * which its own callbacks will give back.  So the reserve follows the
+ * thread's volume in flight: under long grace periods (threads outnumbering
+ * processors, a reader slow to pass its quiescent state) a thread's retires
+ * come back to it in bursts far larger than its cache, and it allocates
+ * them again before the next burst, without the pool's lock.  A thread that
+ * does not allocate from p never runs dry, and its reserve stays empty:
+ * what it retires goes to the depot, for the threads that allocate.
+ */
+static void reserve_room(const qsbr_pool *p, struct pool_cache *c, const qsbr_thread *t)
+{
+	uint64_t gone = load_relaxed(&t->n_bytes_freed) + load_relaxed(&t->n_bytes_handed);
+	uint64_t retired = load_relaxed(&t->n_bytes_retired);
+
+	c->room = retired > gone ? (retired - gone) / p->size : 0;
+}
+
+/* The owner's, from a callback that found its cache full (or, under ASan,
+ * its reserve not empty: FIFO): the batch h, n objects, joins the reserve
+ * if it has room.  False if not. */
+static bool reserve_put(struct pool_cache *c, struct obj_head *h, uint32_t n)
+{
+	if (load_relaxed(&c->n_reserve) + n > c->room)
+		return false;
+	h->count = n;
+	h->node.next = NULL;
+	pthread_mutex_lock(&c->lock);
+	if (c->reserve_tail != NULL)
+		c->reserve_tail->node.next = &h->node;
+	else
+		c->reserve = h;
+	c->reserve_tail = h;
+	store_relaxed(&c->n_reserve, load_relaxed(&c->n_reserve) + n);
+	pthread_mutex_unlock(&c->lock);
+	return true;
+}
+
+/* The owner's empty cache takes up to cache_max objects from its reserve,
+ * the oldest first (its runs are batches: at most POOL_RETIRE_BATCH each);
+ * false if there are none. */
+static bool reserve_take(const qsbr_pool *p, struct pool_cache *c)
+{
+	struct obj_head *first = NULL, *last = NULL;
+	uint32_t n = 0;
+
+	if (load_relaxed(&c->n_reserve) == 0)
+		return false;
+	pthread_mutex_lock(&c->lock);
+	if (c->reserve != NULL) { /* trim may have taken it */
+		first = runs_cut(&c->reserve, p->cache_max - (POOL_RETIRE_BATCH - 1), &last, &n);
+		if (c->reserve == NULL)
+			c->reserve_tail = NULL;
+		store_relaxed(&c->n_reserve, load_relaxed(&c->n_reserve) - n);
+	}
+	pthread_mutex_unlock(&c->lock);
+	if (first == NULL)
+		return false;
+	c->free = first;
+	c->free_tail = last;
+	store_relaxed(&c->n_free, n);
+	return true;
 }
 
 /* Under the lock: runs first..last, n objects, join the depot if it has
@@ -549,6 +700,12 @@ static inline struct pool_cache *cache_of(qsbr_thread *t, qsbr_pool *p, bool mak
 	return cache_find(t, p, make);
 }
 
+static void cache_free(qsbr_thread *t, struct pool_cache *c)
+{
+	pthread_mutex_destroy(&c->lock);
+	qsbr__domain_free(t->d, c);
+}
+
 static struct pool_cache *__attribute__((noinline)) cache_find(qsbr_thread *t, qsbr_pool *p,
 								 bool make)
 {
@@ -569,7 +726,7 @@ static struct pool_cache *__attribute__((noinline)) cache_find(qsbr_thread *t, q
 			/* Its pool was deleted: the delete no longer touches it
 			 * (acquire pairs with its release store). */
 			*link = c->t_next;
-			qsbr__domain_free(t->d, c);
+			cache_free(t, c);
 			continue;
 		}
 		link = &c->t_next;
@@ -579,6 +736,10 @@ static struct pool_cache *__attribute__((noinline)) cache_find(qsbr_thread *t, q
 	c = ds_alloc_zeroed(t->d, 1, sizeof(*c), alignof(struct pool_cache)); /* counters 0 */
 	if (c == NULL)
 		return NULL;
+	if (pthread_mutex_init(&c->lock, NULL) != 0) {
+		qsbr__domain_free(t->d, c);
+		return NULL;
+	}
 	atomic_init(&c->pool, p);
 	pthread_mutex_lock(&pools_lock);
 	pthread_mutex_lock(&p->lock);
@@ -629,7 +790,7 @@ void qsbr__pool_thread_exit(qsbr_thread *t)
 			pthread_mutex_unlock(&p->lock);
 			slabs_release(p, give);
 		}
-		qsbr__domain_free(t->d, c);
+		cache_free(t, c);
 	}
 	pthread_mutex_unlock(&pools_lock);
 }
@@ -639,19 +800,21 @@ void qsbr__pool_thread_exit(qsbr_thread *t)
 struct counts {
 	uint64_t in_caches, waiting; /* in_caches: the shared ones too */
 	uint64_t shared;             /* in the depot and the returned list */
+	uint64_t reserves;           /* in the threads' reserves */
 };
 
 /* Under the lock. */
 static struct counts counts_of(const qsbr_pool *p)
 {
-	struct counts k = { 0, 0, p->depot_objects + load_relaxed(&p->returned_n) };
+	struct counts k = { 0, 0, p->depot_objects + load_relaxed(&p->returned_n), 0 };
 	/* Acquire: pairs with the release add that ends a callback's
 	 * lock-free path (pool_reclaim). */
 	uint64_t retired = p->retired, reclaimed = p->reclaimed + load_acquire(&p->returned_total);
 
 	k.in_caches = k.shared;
 	for (struct pool_cache *c = p->caches; c != NULL; c = c->p_next) {
-		k.in_caches += load_relaxed(&c->n_free);
+		k.in_caches += load_relaxed(&c->n_free) + load_relaxed(&c->n_reserve);
+		k.reserves += load_relaxed(&c->n_reserve);
 		retired += load_relaxed(&c->n_retired);
 		reclaimed += load_relaxed(&c->n_reclaimed);
 	}
@@ -671,7 +834,10 @@ static uint64_t allocated_of(const qsbr_pool *p, struct counts k)
 
 /* The retire callback: the goal is reached for a batch of objects (linked
  * by link from the first, whose node the core held).  Into the cache of the
- * thread running it while it has room, the rest into their slabs. */
+ * thread running it while it has room, else into its reserve while that
+ * has room, else the cache gives POOL_CACHE_BATCH or so to the depot (or
+ * the slabs) and takes the batch.  Without a cache (the helper thread), on
+ * the returned list while it has room, else into the depot or the slabs. */
 static void pool_reclaim(qsbr_node *n)
 {
 	struct obj_head *h = (struct obj_head *)(void *)n;
@@ -685,16 +851,24 @@ static void pool_reclaim(qsbr_node *n)
 	for (struct obj_head *x = h; x != NULL; x = x->link)
 		POISON(body_of(p, x), p->stride - p->head);
 #endif
-	if (c != NULL && load_relaxed(&c->n_free) + h->count > p->cache_max)
-		cache_spill_chain(p, c);
-	if (c != NULL && load_relaxed(&c->n_free) + h->count <= p->cache_max) {
+	if (c != NULL) {
 		uint32_t n = h->count;
+		bool kept = true;
 
-		cache_put_run(c, h, n);
-		/* After the run joins: counts_of never sees it waiting and
-		 * cached. */
-		add_relaxed_owner(&c->n_reclaimed, n);
-		return;
+		if (load_relaxed(&c->n_free) + n <= p->cache_max && !RESERVE_FIFO(c)) {
+			cache_put_run(c, h, n);
+		} else if (!reserve_put(c, h, n)) {
+			cache_spill_chain(p, c);
+			kept = load_relaxed(&c->n_free) + n <= p->cache_max;
+			if (kept)
+				cache_put_run(c, h, n);
+		}
+		if (kept) {
+			/* After the run joins: counts_of never sees it
+			 * neither waiting nor cached. */
+			add_relaxed_owner(&c->n_reclaimed, n);
+			return;
+		}
 	}
 	/* No cache (the helper thread), or a full one: the batch goes whole
 	 * to the returned list while it has room, without the lock. */
@@ -779,6 +953,8 @@ qsbr_pool *qsbr_pool_new(qsbr_domain *d, size_t size, size_t align)
 	p->stride = round_up(p->head + size, a);
 	p->first = round_up(sizeof(struct slab), a);
 	p->slab_align = a < CACHELINE ? CACHELINE : a;
+	if (d->opts.alloc == NULL && p->slab_align < POOL_PAGE)
+		p->slab_align = POOL_PAGE; /* whole pages, for decommit */
 	p->slab_bytes = POOL_SLAB_BYTES;
 	if (p->first + POOL_SLAB_MIN_OBJECTS * p->stride > p->slab_bytes)
 		p->slab_bytes = p->first + POOL_SLAB_MIN_OBJECTS * p->stride;
@@ -1033,13 +1209,10 @@ static struct obj_head *__attribute__((noinline)) alloc_slow(qsbr_pool *p, struc
 		uint32_t n;
 
 		c->free = runs_cut(&p->depot, POOL_CACHE_BATCH, &last, &n);
+		c->free_tail = last;
 		p->depot_objects -= n;
 		pthread_mutex_unlock(&p->lock);
 		store_relaxed(&c->n_free, n);
-#ifdef POOL_ASAN
-		for (struct obj_head *r = c->free; r != NULL; r = next_run(r))
-			c->free_tail = r;
-#endif
 		return cache_pop(c);
 	}
 	s = p->partial;
@@ -1081,10 +1254,15 @@ void *qsbr_pool_alloc(qsbr_thread *t, qsbr_pool *p)
 	}
 	CHECK_OWNER(t, "qsbr_pool_alloc");
 	c = cache_of(t, p, true);
-	if (c != NULL && c->free == NULL)
+	if (c != NULL && c->free == NULL) {
 		/* What it retired starts its wait.  The core may run callbacks
 		 * here, which may fill the cache: look again after it. */
 		hand_open(t, p, c);
+		if (c->free == NULL) {
+			reserve_room(p, c, t);
+			reserve_take(p, c);
+		}
+	}
 	if (c != NULL && c->free != NULL) {
 		h = cache_pop(c);
 	} else {
@@ -1190,6 +1368,7 @@ size_t qsbr_pool_trim(qsbr_pool *p)
 	}
 	pthread_mutex_lock(&p->lock);
 	depot_drain(p, &give); /* may empty slabs, and give some back */
+	reserves_drain(p, &give);
 	while ((s = p->empty) != NULL) {
 		list_remove(&p->empty, s);
 		slab_drop(p, s);
@@ -1216,6 +1395,7 @@ int qsbr_pool_stats_get(qsbr_pool *p, qsbr_pool_stats *out)
 	out->allocated = allocated_of(p, k);
 	out->waiting = k.waiting;
 	out->thread_cached = k.in_caches - k.shared;
+	out->thread_reserve = k.reserves;
 	out->cached = p->n_slabs * p->per_slab - p->in_use + k.in_caches;
 	out->slabs = p->n_slabs;
 	out->bytes_held = p->n_slabs * p->slab_bytes;

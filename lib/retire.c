@@ -40,6 +40,7 @@
 static void hand_over(qsbr_thread *t, const struct batch *b)
 {
 	qsbr__queue_push(t->d, b);
+	store_relaxed(&t->n_bytes_handed, load_relaxed(&t->n_bytes_handed) + b->bytes);
 	store_release(&t->n_handed, load_relaxed(&t->n_handed) + b->count);
 }
 
@@ -91,6 +92,7 @@ static size_t run_reached(qsbr_thread *t)
 
 	if (qsbr__in_callback())
 		return 0; /* called from a callback: the outer loop goes on */
+	add_relaxed_owner(&t->n_polled, 1); /* progress, to the helper */
 	while (t->ring.len > 0 && qsbr__poll(t->d, t->ring.slot[t->ring.head].goal)) {
 		/* Off the ring before running it: callbacks may retire, which
 		 * appends to open and may close it into the ring. */
@@ -553,4 +555,5 @@ void qsbr__retire_fork_child(qsbr_thread *t)
 	store_relaxed(&t->n_handed, 0);
 	store_relaxed(&t->n_bytes_retired, 0);
 	store_relaxed(&t->n_bytes_freed, 0);
+	store_relaxed(&t->n_bytes_handed, 0);
 }

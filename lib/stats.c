@@ -57,6 +57,7 @@ void qsbr__stats_fold(qsbr_thread *t)
 	take(&t->n_handed, &d->departed_handed);
 	take(&t->n_bytes_retired, &d->departed_bytes_retired);
 	take(&t->n_bytes_freed, &d->departed_bytes_freed);
+	store_relaxed(&t->n_bytes_handed, 0); /* no statistic: pool.c's */
 }
 
 /* In the child of fork(): it holds nothing retired before the fork, so its

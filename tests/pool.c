@@ -394,6 +394,83 @@ static void test_delete(void **state)
 	assert_int_equal(qsbr_domain_delete(d), 0);
 }
 
+/* With objects of t's waiting: t's cache runs dry at an alloc, which sets
+ * its reserve's room to what t holds retired; the objects it allocated
+ * for that are retired too.  Returns their count. */
+static uint64_t run_dry(qsbr_thread *t, qsbr_pool *p)
+{
+	uint64_t extra = pool_stats(p).thread_cached + 1;
+	void **more = calloc(extra, sizeof(*more));
+
+	assert_non_null(more);
+	for (uint64_t i = 0; i < extra; i++)
+		more[i] = qsbr_pool_alloc(t, p);
+	for (uint64_t i = 0; i < extra; i++)
+		qsbr_pool_retire(t, p, more[i]);
+	qsbr_pool_flush(t, p);
+	free(more);
+	return extra;
+}
+
+struct consumer {
+	qsbr_domain *d;
+	qsbr_pool *p;
+	void **objs;
+	uint64_t n;
+	qsbr_pool_stats after; /* with the consumer still registered */
+};
+
+static void *consumer_main(void *arg)
+{
+	struct consumer *k = arg;
+	qsbr_thread *t = qsbr_register(k->d);
+
+	for (uint64_t i = 0; i < k->n; i++)
+		qsbr_pool_retire(t, k->p, k->objs[i]);
+	qsbr_pool_flush(t, k->p);
+	qsbr_barrier(t);
+	k->after = pool_stats(k->p);
+	qsbr_unregister(t);
+	return NULL;
+}
+
+/* A thread that only retires (a queue's consumer) keeps no reserve: what
+ * comes back beyond its cache goes where the allocating threads find it. */
+static void test_consumer_keeps_no_reserve(void **state)
+{
+	qsbr_domain *d = domain_with_opts(32, 127, QSBR_BACKGROUND_OFF);
+	qsbr_thread *t = qsbr_register(d);
+	qsbr_pool *p = qsbr_pool_new(d, 64, 0);
+	struct consumer k = { d, p, NULL, 0, { 0 } };
+	pthread_t th;
+	uint64_t slabs;
+
+	(void)state;
+	k.n = 4 * pool_stats(p).cache_max;
+	k.objs = calloc(k.n, sizeof(*k.objs));
+	assert_non_null(k.objs);
+	for (uint64_t i = 0; i < k.n; i++)
+		k.objs[i] = qsbr_pool_alloc(t, p);
+	slabs = pool_stats(p).slabs;
+	qsbr_detach(t); /* the consumer's barrier does not wait for us */
+	assert_int_equal(pthread_create(&th, NULL, consumer_main, &k), 0);
+	assert_int_equal(pthread_join(th, NULL), 0);
+	qsbr_attach(t);
+	assert_int_equal(k.after.waiting, 0);
+	assert_int_equal(k.after.thread_reserve, 0);
+	assert_true(k.after.thread_cached - k.after.thread_reserve <= 2 * k.after.cache_max);
+	/* The producer allocates them again without a new slab. */
+	for (uint64_t i = 0; i < k.n; i++)
+		k.objs[i] = qsbr_pool_alloc(t, p);
+	assert_int_equal(pool_stats(p).slabs, slabs);
+	for (uint64_t i = 0; i < k.n; i++)
+		qsbr_pool_free(t, p, k.objs[i]);
+	free(k.objs);
+	qsbr_unregister(t);
+	assert_int_equal(qsbr_pool_delete(p), 0);
+	assert_int_equal(qsbr_domain_delete(d), 0);
+}
+
 static void test_trim(void **state)
 {
 	qsbr_domain *d = domain_with_opts(32, 127, QSBR_BACKGROUND_OFF);
@@ -401,7 +478,7 @@ static void test_trim(void **state)
 	qsbr_pool *p = qsbr_pool_new(d, 200, 0);
 	qsbr_pool_stats s;
 	void **objs, *first;
-	uint64_t n, total, slab;
+	uint64_t n, total, slab, extra;
 
 	(void)state;
 	assert_int_equal(qsbr_pool_trim(p), 0);
@@ -423,10 +500,32 @@ static void test_trim(void **state)
 	assert_true(pool_stats(p).waiting > 0);
 	assert_int_equal(qsbr_pool_trim(p), 0); /* nothing empty yet */
 	qsbr_pool_flush(t, p);
+	extra = run_dry(t, p);
 	qsbr_barrier(t);
 	s = pool_stats(p);
 	assert_int_equal(s.waiting, 0);
 	assert_int_equal(s.allocated, 1);
+	/* More came back than the cache holds: the rest is in the thread's
+	 * reserve, within what it had waiting. */
+	assert_true(total > s.cache_max);
+	assert_true(s.thread_cached >= total); /* and what the last refill took */
+	assert_true(s.thread_reserve > 0 && s.thread_reserve <= total + extra);
+	assert_true(s.thread_cached - s.thread_reserve <= s.cache_max);
+	/* Allocated again, they come from the cache and the reserve: no new
+	 * slab. */
+	for (uint64_t i = 0; i < total; i++)
+		objs[i] = qsbr_pool_alloc(t, p);
+	assert_int_equal(pool_stats(p).slabs, 5);
+	for (uint64_t i = 0; i < total; i++)
+		qsbr_pool_retire(t, p, objs[i]);
+	qsbr_pool_flush(t, p);
+	run_dry(t, p);
+	qsbr_barrier(t);
+	/* Trim takes the reserve back (the cache stays the thread's). */
+	assert_true(pool_stats(p).thread_reserve > 0);
+	qsbr_pool_trim(p);
+	s = pool_stats(p);
+	assert_int_equal(s.thread_reserve, 0);
 	assert_true(s.thread_cached > 0 && s.thread_cached <= s.cache_max);
 	/* The thread's cache goes back at unregister, and slabs empty. */
 	qsbr_unregister(t);
@@ -900,6 +999,7 @@ int main(void)
 		cmocka_unit_test(test_leaver_exits),
 		cmocka_unit_test(test_delete),
 		cmocka_unit_test(test_trim),
+		cmocka_unit_test(test_consumer_keeps_no_reserve),
 		cmocka_unit_test(test_thread_caches),
 		cmocka_unit_test(test_flush),
 		cmocka_unit_test(test_fork),

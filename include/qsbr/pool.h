@@ -39,7 +39,8 @@ typedef struct qsbr_pool_stats {
 	uint64_t stride;       /* bytes each object takes in a slab */
 	uint64_t thread_cached; /* of cached, in the threads' caches */
 	uint64_t cache_max;    /* the most a thread's cache holds, in objects */
-	uint64_t reserved[3];  /* zero: room for later counters */
+	uint64_t thread_reserve; /* of thread_cached, in the threads' reserves */
+	uint64_t reserved[2];  /* zero: room for later counters */
 } qsbr_pool_stats;
 
 /* New pool of objects of size bytes aligned to align (a power of two; 0
@@ -78,8 +79,10 @@ QSBR_API void qsbr_pool_flush(qsbr_thread *t, qsbr_pool *p);
  * errno EINVAL for NULL arguments or t of another domain. */
 QSBR_API void qsbr_pool_free(qsbr_thread *t, qsbr_pool *p, void *obj);
 
-/* Gives the pool's empty slabs back to the domain's allocator.  Any
- * thread.  Returns the bytes given back; 0 with errno EINVAL for NULL. */
+/* Puts the free objects of the pool's depot and of its threads' reserves
+ * back in their slabs, and gives the empty slabs back to the domain's
+ * allocator.  Any thread.  Returns the bytes given back; 0 with errno
+ * EINVAL for NULL. */
 QSBR_API size_t qsbr_pool_trim(qsbr_pool *p);
 
 /* Fills *out.  Any thread; takes the pool's lock briefly.  0, or EINVAL

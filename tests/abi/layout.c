@@ -96,7 +96,8 @@ int main(void)
 	OFF(qsbr_pool_stats, stride, 48);
 	OFF(qsbr_pool_stats, thread_cached, 56);
 	OFF(qsbr_pool_stats, cache_max, 64);
-	OFF(qsbr_pool_stats, reserved, 72);
+	OFF(qsbr_pool_stats, thread_reserve, 72);
+	OFF(qsbr_pool_stats, reserved, 80);
 	SIZE(qsbr_shared_node, 24);
 	OFF(qsbr_shared_node, next, 0);
 	OFF(qsbr_shared_node, goal, 8);
