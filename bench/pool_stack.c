@@ -12,6 +12,13 @@
  *   ds-stack          the library's qsbr_stack (qsbr/stack.h), whose nodes
  *                     come from its own pool: qsbr_stack_push, then
  *                     qsbr_stack_pop
+ *   ck                ck_epoch: each push/pop pair in ck_epoch_begin/end,
+ *                     then ck_epoch_call with a callback that frees and
+ *                     ck_epoch_poll (the ck_epoch_call(3) example)
+ *   urcu              liburcu's QSBR flavour, inlined (_LGPL_SOURCE): the
+ *                     pair in rcu_read_lock/unlock, call_rcu with a
+ *                     callback that frees (liburcu's default worker
+ *                     thread), rcu_quiescent_state
  *
  * 1 thread, and 2 and 4 for the others (freeing at once is unsafe with two).
  * Run it under LD_PRELOAD=libmimalloc.so or libjemalloc.so for the rows with
@@ -30,6 +37,10 @@
 #include <stdlib.h>
 #include <time.h>
 
+#define _LGPL_SOURCE
+#include <ck_epoch.h>
+#include <urcu-qsbr.h>
+
 #include <qsbr.h>
 #include <qsbr/pool.h>
 #include <qsbr/stack.h>
@@ -41,7 +52,11 @@
 #define PREFILL 1000
 
 struct snode {
-	qsbr_node qn;
+	union { /* the retire header of each way: 16 bytes in all three */
+		qsbr_node qn;
+		struct rcu_head rh;
+		ck_epoch_entry_t ce;
+	} h;
 	struct snode *next;
 	uint64_t value;
 };
@@ -50,7 +65,7 @@ struct stack {
 	alignas(64) _Atomic(struct snode *) top;
 };
 
-enum how { MALLOC_FREE_NOW, RETIRE_FREE, POOL, DS_STACK };
+enum how { MALLOC_FREE_NOW, RETIRE_FREE, POOL, DS_STACK, CK, URCU };
 
 static qsbr_domain *dom;
 static qsbr_pool *pool;
@@ -78,9 +93,87 @@ static struct snode *pop(void)
 	return n;
 }
 
+static ck_epoch_t epoch;
+
 static void node_free(qsbr_node *n)
 {
 	free(n);
+}
+
+static void node_free_ck(ck_epoch_entry_t *e)
+{
+	free(e);
+}
+
+static void node_free_urcu(struct rcu_head *h)
+{
+	free(h);
+}
+
+/* A ck_epoch record: a free one, or a new one (records are never freed). */
+static ck_epoch_record_t *ck_record(void)
+{
+	ck_epoch_record_t *r = ck_epoch_recycle(&epoch, NULL);
+
+	if (r == NULL) {
+		r = aligned_alloc(64, (sizeof(*r) + 63) / 64 * 64);
+		if (r == NULL)
+			abort();
+		ck_epoch_register(&epoch, r, NULL);
+	}
+	return r;
+}
+
+/* The peers' loops: the same operations, their read sections and calls. */
+static uint64_t body_ck(gb_state *st)
+{
+	ck_epoch_record_t *r = ck_record();
+	uint64_t pairs = 0;
+
+	while (gb_keep_running_batch(st, BATCH)) {
+		for (int i = 0; i < BATCH; i++) {
+			struct snode *n = malloc(sizeof(*n));
+
+			if (n == NULL)
+				abort();
+			n->value = pairs + (uint64_t)i;
+			ck_epoch_begin(r, NULL);
+			push(n);
+			n = pop();
+			ck_epoch_end(r, NULL);
+			ck_epoch_call(r, &n->h.ce, node_free_ck);
+			ck_epoch_poll(r);
+		}
+		pairs += BATCH;
+	}
+	ck_epoch_barrier(r);
+	ck_epoch_unregister(r);
+	return pairs;
+}
+
+static uint64_t body_urcu(gb_state *st)
+{
+	uint64_t pairs = 0;
+
+	rcu_register_thread();
+	while (gb_keep_running_batch(st, BATCH)) {
+		for (int i = 0; i < BATCH; i++) {
+			struct snode *n = malloc(sizeof(*n));
+
+			if (n == NULL)
+				abort();
+			n->value = pairs + (uint64_t)i;
+			rcu_read_lock();
+			push(n);
+			n = pop();
+			rcu_read_unlock();
+			call_rcu(&n->h.rh, node_free_urcu);
+			rcu_quiescent_state();
+		}
+		pairs += BATCH;
+	}
+	rcu_unregister_thread();
+	return pairs;
 }
 
 static struct snode *node_new(qsbr_thread *t, enum how how)
@@ -98,6 +191,7 @@ static void setup(gb_state *st, void *arg)
 
 	(void)st;
 	if (dom == NULL) {
+		ck_epoch_init(&epoch);
 		dom = qsbr_domain_new(NULL);
 		pool = dom != NULL ? qsbr_pool_new(dom, sizeof(struct snode), alignof(struct snode)) : NULL;
 		ds = dom != NULL ? qsbr_stack_new(dom) : NULL;
@@ -143,10 +237,18 @@ static double thread_cpu_ns(void)
 static void body(gb_state *st, void *arg)
 {
 	enum how how = (enum how)(intptr_t)arg;
-	qsbr_thread *t = qsbr_register(dom);
+	qsbr_thread *t;
 	uint64_t pairs = 0;
 	double cpu = thread_cpu_ns();
 
+	if (how == CK || how == URCU) {
+		pairs = how == CK ? body_ck(st) : body_urcu(st);
+		gb_counter(st, "ops", (double)(2 * pairs), GB_RATE);
+		gb_counter(st, "cpu_ns", (thread_cpu_ns() - cpu) / (double)(2 * pairs + 1),
+			   GB_AVG_THREADS);
+		return;
+	}
+	t = qsbr_register(dom);
 	while (gb_keep_running_batch(st, BATCH)) {
 		for (int i = 0; how == DS_STACK && i < BATCH; i++) {
 			void *v;
@@ -170,12 +272,14 @@ static void body(gb_state *st, void *arg)
 				free(n);
 				break;
 			case RETIRE_FREE:
-				qsbr_retire_node(t, &n->qn, node_free);
+				qsbr_retire_node(t, &n->h.qn, node_free);
 				break;
 			case POOL:
 				qsbr_pool_retire(t, pool, n);
 				break;
 			case DS_STACK:
+			case CK:
+			case URCU:
 				break;
 			}
 			qsbr_quiescent(t);
@@ -194,11 +298,14 @@ int main(int argc, char **argv)
 		"pool-stack/retire-free",
 		"pool-stack/pool",
 		"pool-stack/ds-stack",
+		"pool-stack/ck",
+		"pool-stack/urcu",
 	};
 
 	pool_bench_register(names, sizeof(names) / sizeof(names[0]), body, setup, teardown);
 	int rc = gb_run(argc, argv);
 
+	rcu_barrier(); /* call_rcu's last callbacks, before the leak checkers look */
 	if (dom != NULL && (qsbr_stack_delete(ds, NULL, NULL) != 0 || qsbr_pool_delete(pool) != 0 ||
 			    qsbr_domain_delete(dom) != 0))
 		fprintf(stderr, "pool-stack: cleanup failed\n");

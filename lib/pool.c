@@ -46,16 +46,19 @@
  * the depot), within the depot's bound; beyond it, into the depot or back
  * in its slabs.
  *
- * At most keep_empty empty slabs are kept (POOL_KEEP_EMPTY_BYTES of them,
- * at least POOL_KEEP_EMPTY_MIN), for the next allocations: a burst that
+ * keep_empty empty slabs are kept (POOL_KEEP_EMPTY_BYTES of them, at
+ * least POOL_KEEP_EMPTY_MIN), for the next allocations: a burst that
  * empties slabs and one that fills them again reuse them without a trip
- * through the allocator (and fresh pages); a slab that empties beyond
- * that is given back at once.  So the idle memory
+ * through the allocator (and fresh pages).  Slabs that empty beyond that
+ * are kept too until there has been such an excess for POOL_DECAY_MS
+ * (see empties_decay), then given back together, their pages decommitted
+ * (see decommit).  So the idle memory
  * of a pool is bounded by cache_max objects (and a batch of fewer than
  * POOL_RETIRE_BATCH retired ones) and a reserve within its room per
  * registered thread that used it,
  * depot_max objects on the returned list and twice that in the depot, the
- * free objects in slabs that still hold others, and keep_empty slabs.
+ * free objects in slabs that still hold others, and keep_empty slabs
+ * (more, for POOL_DECAY_MS after a burst, until the next slow path).
  * qsbr_pool_trim puts the depot's and the reserves' objects back in their
  * slabs and gives back the empty ones.
  *
@@ -115,6 +118,7 @@
 #define POOL_SLAB_MIN_OBJECTS 8u
 #define POOL_KEEP_EMPTY_BYTES ((size_t)1 << 20) /* empty slabs kept for reuse: so many bytes, */
 #define POOL_KEEP_EMPTY_MIN 1u                /* and at least so many slabs */
+#define POOL_DECAY_MS 1000u /* more empty slabs than that, for so long: back */
 #define POOL_CACHE_BYTES ((size_t)128 << 10) /* a thread's cache: so many bytes, */
 #define POOL_CACHE_MAX 1024u               /* but at most so many objects */
 #define POOL_CACHE_MIN 16u                 /* and at least so many */
@@ -204,6 +208,7 @@ struct qsbr_pool {
 	struct slab *all;       /* every slab */
 	struct pool_cache *caches; /* under pools_lock and lock */
 	uint64_t n_slabs, n_empty, keep_empty;
+	uint64_t excess_since;  /* qsbr__now_ms + 1 when n_empty passed keep_empty; 0 */
 	uint64_t in_use;        /* out of the slabs: in caches or the depot, allocated, waiting */
 	struct obj_head *depot; /* free objects: a list of runs, as in a cache */
 	uint64_t depot_objects, depot_max;
@@ -365,9 +370,43 @@ static struct obj_head *take(qsbr_pool *p, struct slab *s)
 	return h;
 }
 
-/* Under the lock: h (poisoned) is back in its slab.  A slab to give back
- * goes on *give (linked by next), for after the unlock. */
-static void put(qsbr_pool *p, struct obj_head *h, struct slab **give)
+/*
+ * Under the lock, when the empty slabs may have changed: beyond keep_empty
+ * of them, the excess goes back (on *give, for after the unlock) once there
+ * has been an excess for POOL_DECAY_MS, all of it, so a burst's slabs leave
+ * together; until then they wait for the next burst, which reuses them
+ * warm (the next threads of a program that starts and stops them, the
+ * next round of a batch job).  Checked at the pool's slow paths: a pool
+ * that goes idle keeps them until its next one, or qsbr_pool_trim.
+ */
+static void empties_decay(qsbr_pool *p, struct slab **give)
+{
+	uint64_t now;
+
+	if (p->n_empty <= p->keep_empty) {
+		p->excess_since = 0;
+		return;
+	}
+	now = qsbr__now_ms() + 1; /* never 0: 0 is "no excess" */
+	if (p->excess_since == 0)
+		p->excess_since = now;
+	if (now - p->excess_since < POOL_DECAY_MS)
+		return;
+	while (p->n_empty > p->keep_empty) {
+		struct slab *s = p->empty;
+
+		list_remove(&p->empty, s);
+		p->n_empty--;
+		slab_drop(p, s);
+		s->next = *give;
+		*give = s;
+	}
+	p->excess_since = 0;
+}
+
+/* Under the lock: h (poisoned) is back in its slab, which may join the
+ * empty ones; the caller then looks at their decay. */
+static void put(qsbr_pool *p, struct obj_head *h)
 {
 	struct slab *s = h->slab;
 
@@ -397,14 +436,8 @@ static void put(qsbr_pool *p, struct obj_head *h, struct slab **give)
 	s->free = s->free_tail = NULL;
 	s->carved = 0;
 #endif
-	if (p->n_empty < p->keep_empty) {
-		list_insert(&p->empty, s);
-		p->n_empty++;
-		return;
-	}
-	slab_drop(p, s);
-	s->next = *give;
-	*give = s;
+	list_insert(&p->empty, s);
+	p->n_empty++;
 }
 
 /* ---- Thread caches ---------------------------------------------------- */
@@ -474,7 +507,9 @@ static struct obj_head *cache_pop(struct pool_cache *c)
 	return h;
 }
 
-/* Under the pool's lock: every object of a list of runs back to its slab. */
+/* Under the pool's lock: every object of a list of runs back to its slab;
+ * the slabs to give back go on *give (linked by next), for after the
+ * unlock. */
 static void runs_put(qsbr_pool *p, struct obj_head *r, struct slab **give)
 {
 	while (r != NULL) {
@@ -483,11 +518,12 @@ static void runs_put(qsbr_pool *p, struct obj_head *r, struct slab **give)
 		for (uint32_t k = r->count; k > 0; k--) {
 			struct obj_head *after = h->link; /* put() keeps link */
 
-			put(p, h, give);
+			put(p, h);
 			h = after;
 		}
 		r = next;
 	}
+	empties_decay(p, give);
 }
 
 /* Under c's lock: the whole reserve of c, a list of runs. */
@@ -1219,7 +1255,8 @@ static struct obj_head *__attribute__((noinline)) alloc_slow(qsbr_pool *p, struc
 	if (s == NULL && p->empty != NULL) {
 		s = p->empty;
 		list_remove(&p->empty, s);
-		p->n_empty--;
+		if (--p->n_empty <= p->keep_empty)
+			p->excess_since = 0; /* the excess, if any, was used */
 		list_insert(&p->partial, s);
 	}
 	if (s == NULL) {
@@ -1305,7 +1342,8 @@ void qsbr_pool_free(qsbr_thread *t, qsbr_pool *p, void *obj)
 		return;
 	}
 	pthread_mutex_lock(&p->lock);
-	put(p, h, &give);
+	put(p, h);
+	empties_decay(p, &give);
 	pthread_mutex_unlock(&p->lock);
 	slabs_release(p, give);
 }
@@ -1376,6 +1414,7 @@ size_t qsbr_pool_trim(qsbr_pool *p)
 		give = s;
 	}
 	p->n_empty = 0;
+	p->excess_since = 0;
 	pthread_mutex_unlock(&p->lock);
 	for (s = give; s != NULL; s = s->next)
 		bytes += p->slab_bytes;

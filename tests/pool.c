@@ -471,6 +471,59 @@ static void test_consumer_keeps_no_reserve(void **state)
 	assert_int_equal(qsbr_domain_delete(d), 0);
 }
 
+struct decay {
+	qsbr_domain *d;
+	qsbr_pool *p;
+	uint64_t slabs_before; /* after the frees, before the pause */
+};
+
+static void *decay_main(void *arg)
+{
+	struct decay *k = arg;
+	qsbr_thread *t = qsbr_register(k->d);
+	uint64_t n = 40 * 8; /* 40 slabs of 8 objects (the test checks 8) */
+	void **objs = calloc(n, sizeof(*objs));
+	struct timespec pause = { 1, 200 * 1000 * 1000 }; /* past POOL_DECAY_MS */
+
+	assert_non_null(objs);
+	for (uint64_t i = 0; i < n; i++)
+		objs[i] = qsbr_pool_alloc(t, k->p);
+	for (uint64_t i = 0; i < n; i++)
+		qsbr_pool_free(t, k->p, objs[i]);
+	free(objs);
+	k->slabs_before = pool_stats(k->p).slabs;
+	while (nanosleep(&pause, &pause) != 0)
+		;
+	qsbr_unregister(t); /* its cache goes back: a slow path */
+	return NULL;
+}
+
+/* Empty slabs past keep_empty (1 MiB of them) are kept for the next burst,
+ * and go back once they have been in excess for a while (POOL_DECAY_MS),
+ * at the pool's next slow path. */
+static void test_empty_slabs_decay(void **state)
+{
+	qsbr_domain *d = domain_with_opts(32, 127, QSBR_BACKGROUND_OFF);
+	struct decay k = { d, qsbr_pool_new(d, 8000, 0), 0 };
+	qsbr_pool_stats s;
+	pthread_t th;
+
+	(void)state;
+	assert_non_null(k.p);
+	assert_int_equal(pthread_create(&th, NULL, decay_main, &k), 0);
+	assert_int_equal(pthread_join(th, NULL), 0);
+	assert_int_equal(per_slab(k.p), 8);
+	/* 40 slabs: about 20 emptied at the frees, more than the 8 of 64
+	 * KiB that 1 MiB keeps; kept through the frees (well within the
+	 * decay time), given back after the pause. */
+	assert_int_equal(k.slabs_before, 40);
+	s = pool_stats(k.p);
+	assert_true(s.slabs < k.slabs_before);
+	assert_int_equal(s.allocated, 0);
+	assert_int_equal(qsbr_pool_delete(k.p), 0);
+	assert_int_equal(qsbr_domain_delete(d), 0);
+}
+
 static void test_trim(void **state)
 {
 	qsbr_domain *d = domain_with_opts(32, 127, QSBR_BACKGROUND_OFF);
@@ -1000,6 +1053,7 @@ int main(void)
 		cmocka_unit_test(test_delete),
 		cmocka_unit_test(test_trim),
 		cmocka_unit_test(test_consumer_keeps_no_reserve),
+		cmocka_unit_test(test_empty_slabs_decay),
 		cmocka_unit_test(test_thread_caches),
 		cmocka_unit_test(test_flush),
 		cmocka_unit_test(test_fork),
