@@ -124,12 +124,15 @@ static ck_epoch_record_t *ck_record(void)
 	return r;
 }
 
-/* The peers' loops: the same operations, their read sections and calls. */
-static uint64_t body_ck(gb_state *st)
+/* The peers' loop: the same operations in their read sections, then
+ * their retire calls. */
+static uint64_t body_peer(gb_state *st, enum how how)
 {
-	ck_epoch_record_t *r = ck_record();
+	ck_epoch_record_t *r = how == CK ? ck_record() : NULL;
 	uint64_t pairs = 0;
 
+	if (how == URCU)
+		rcu_register_thread();
 	while (gb_keep_running_batch(st, BATCH)) {
 		for (int i = 0; i < BATCH; i++) {
 			struct snode *n = malloc(sizeof(*n));
@@ -137,42 +140,30 @@ static uint64_t body_ck(gb_state *st)
 			if (n == NULL)
 				abort();
 			n->value = pairs + (uint64_t)i;
-			ck_epoch_begin(r, NULL);
+			if (how == CK)
+				ck_epoch_begin(r, NULL);
+			else
+				rcu_read_lock();
 			push(n);
 			n = pop();
-			ck_epoch_end(r, NULL);
-			ck_epoch_call(r, &n->h.ce, node_free_ck);
-			ck_epoch_poll(r);
+			if (how == CK) {
+				ck_epoch_end(r, NULL);
+				ck_epoch_call(r, &n->h.ce, node_free_ck);
+				ck_epoch_poll(r);
+			} else {
+				rcu_read_unlock();
+				call_rcu(&n->h.rh, node_free_urcu);
+				rcu_quiescent_state();
+			}
 		}
 		pairs += BATCH;
 	}
-	ck_epoch_barrier(r);
-	ck_epoch_unregister(r);
-	return pairs;
-}
-
-static uint64_t body_urcu(gb_state *st)
-{
-	uint64_t pairs = 0;
-
-	rcu_register_thread();
-	while (gb_keep_running_batch(st, BATCH)) {
-		for (int i = 0; i < BATCH; i++) {
-			struct snode *n = malloc(sizeof(*n));
-
-			if (n == NULL)
-				abort();
-			n->value = pairs + (uint64_t)i;
-			rcu_read_lock();
-			push(n);
-			n = pop();
-			rcu_read_unlock();
-			call_rcu(&n->h.rh, node_free_urcu);
-			rcu_quiescent_state();
-		}
-		pairs += BATCH;
+	if (how == CK) {
+		ck_epoch_barrier(r);
+		ck_epoch_unregister(r);
+	} else {
+		rcu_unregister_thread();
 	}
-	rcu_unregister_thread();
 	return pairs;
 }
 
@@ -242,7 +233,7 @@ static void body(gb_state *st, void *arg)
 	double cpu = thread_cpu_ns();
 
 	if (how == CK || how == URCU) {
-		pairs = how == CK ? body_ck(st) : body_urcu(st);
+		pairs = body_peer(st, how);
 		gb_counter(st, "ops", (double)(2 * pairs), GB_RATE);
 		gb_counter(st, "cpu_ns", (thread_cpu_ns() - cpu) / (double)(2 * pairs + 1),
 			   GB_AVG_THREADS);
