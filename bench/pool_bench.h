@@ -7,10 +7,27 @@
 #ifndef BENCH_POOL_BENCH_H
 #define BENCH_POOL_BENCH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include <qsbr.h>
+
 #include "gbench.h"
+
+/* gb_keep_running_batch, offline: at a run's end a thread that is done
+ * waits there for the others, and an online thread that waits holds
+ * every grace period back (the others' retires would pile up until they
+ * finish too).  The reclaim suite's harness does the same (rc.h). */
+static inline bool pool_keep_running(gb_state *st, qsbr_thread *t, int64_t n)
+{
+	bool more;
+
+	qsbr_detach(t);
+	more = gb_keep_running_batch(st, n);
+	qsbr_attach(t);
+	return more;
+}
 
 /* Registers variant i of names[0..n-1] with (void *)i as the argument of
  * body, setup and teardown: variant 0 with 1 thread, the others with 1, 2

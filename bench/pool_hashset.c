@@ -99,7 +99,7 @@ static void body(gb_state *st, void *arg)
 
 	(void)arg;
 	self = qsbr_register(dom);
-	while (gb_keep_running_batch(st, BATCH)) {
+	while (pool_keep_running(st, self, BATCH)) {
 		for (int i = 0; i < BATCH; i++) {
 			uint64_t r = bench_rand(&seed), key = (r >> 32) % KEYS;
 			uint64_t pct = ((r & 0xffffffffu) * 100) >> 32;

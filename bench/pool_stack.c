@@ -133,7 +133,16 @@ static uint64_t body_peer(gb_state *st, enum how how)
 
 	if (how == URCU)
 		rcu_register_thread();
-	while (gb_keep_running_batch(st, BATCH)) {
+	for (;;) {
+		bool more;
+
+		if (how == URCU)
+			rcu_thread_offline(); /* as pool_keep_running */
+		more = gb_keep_running_batch(st, BATCH);
+		if (how == URCU)
+			rcu_thread_online();
+		if (!more)
+			break;
 		for (int i = 0; i < BATCH; i++) {
 			struct snode *n = malloc(sizeof(*n));
 
@@ -240,7 +249,7 @@ static void body(gb_state *st, void *arg)
 		return;
 	}
 	t = qsbr_register(dom);
-	while (gb_keep_running_batch(st, BATCH)) {
+	while (pool_keep_running(st, t, BATCH)) {
 		for (int i = 0; how == DS_STACK && i < BATCH; i++) {
 			void *v;
 
