@@ -27,13 +27,14 @@ import matplotlib.pyplot as plt  # noqa: E402
 ALLOCATORS = ["glibc", "mimalloc", "jemalloc"]
 PROGRAMS = {
     "pool-stack": ["malloc-free-now", "retire-free", "pool", "ds-stack", "ck", "urcu"],
-    "pool-hashset": ["malloc-free-now", "retire-free", "pool"],
+    "pool-hashset": ["malloc-free-now", "malloc-wide", "retire-free", "pool"],
 }
 LABEL = {
     "malloc-free-now": "malloc + free at once (1 thread)",
     "retire-free": "retire + free callback",
     "pool": "pool (qsbr_pool_alloc / qsbr_pool_retire)",
     "ds-stack": "qsbr_stack (its own pool)",
+    "malloc-wide": "malloc + free at once, +40 B a node (1 thread)",
     "ck": "ck_epoch, call + poll",
     "urcu": "liburcu-qsbr call_rcu",
 }
@@ -42,6 +43,7 @@ STYLE = {
     "retire-free": dict(color="tab:blue", marker="o"),
     "pool": dict(color="tab:red", marker="o", linewidth=2.2),
     "ds-stack": dict(color="tab:orange", marker="^", linestyle="--"),
+    "malloc-wide": dict(color="gray", marker="x", linestyle="none"),
     "ck": dict(color="tab:green", marker="v", linestyle=":"),
     "urcu": dict(color="tab:purple", marker="D", linestyle=":"),
 }
@@ -97,6 +99,9 @@ def tables(runs):
         out.append("| ratio of medians | " + " | ".join(ALLOCATORS) + " |")
         out.append("| --- | " + " | ".join("---:" for _ in ALLOCATORS) + " |")
         rows = [("pool / malloc + free at once, 1 thread", "pool", "malloc-free-now", 1, 1)]
+        if "malloc-wide" in variants:
+            rows += [("pool / malloc + free at once with the pool's footprint, 1 thread", "pool",
+                      "malloc-wide", 1, 1)]
         rows += [(f"pool / retire + free, {th} thread{'s' if th > 1 else ''}", "pool",
                   "retire-free", th, th) for th in (1, 2, 4)]
         if "ds-stack" in variants:

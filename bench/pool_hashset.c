@@ -9,6 +9,9 @@
  *   retire-free       malloc, and qsbr_retire_node with a callback that
  *                     frees
  *   pool              qsbr_pool_alloc, and qsbr_pool_retire
+ *   malloc-wide       malloc-free-now with 40 more bytes per node (the
+ *                     pool's hidden head): what the pool's footprint costs
+ *                     the lookups, with malloc's speed (1 thread)
  *
  * 1 thread, and 2 and 4 for the last two.  Every operation is followed by
  * a quiescent state.  The counter "ops" is operations per wall-clock
@@ -30,7 +33,9 @@
 
 typedef qsbr_node rc_head; /* what ds_hashset.h puts first in a node */
 
-enum how { MALLOC_FREE_NOW, RETIRE_FREE, POOL };
+enum how { MALLOC_FREE_NOW, RETIRE_FREE, POOL, MALLOC_WIDE };
+
+#define WIDE 40 /* bytes: the pool's head per object (a stride of 72, not 48) */
 
 static enum how mode;
 static qsbr_pool *pool;
@@ -38,7 +43,9 @@ static _Thread_local qsbr_thread *self; /* the calling thread's handle */
 
 static void *node_new(size_t size)
 {
-	return mode == POOL ? qsbr_pool_alloc(self, pool) : malloc(size);
+	if (mode == POOL)
+		return qsbr_pool_alloc(self, pool);
+	return malloc(mode == MALLOC_WIDE ? size + WIDE : size);
 }
 
 static void node_drop(void *n)
@@ -111,7 +118,7 @@ static void body(gb_state *st, void *arg)
 			else
 				hs_delete(&set, key, &rb);
 			for (size_t j = 0; j < rb.n; j++) {
-				if (mode == MALLOC_FREE_NOW)
+				if (mode == MALLOC_FREE_NOW || mode == MALLOC_WIDE)
 					free(rb.v[j]);
 				else if (mode == RETIRE_FREE)
 					qsbr_retire_node(self, rb.v[j], node_free);
@@ -137,6 +144,13 @@ int main(int argc, char **argv)
 	};
 
 	pool_bench_register(names, sizeof(names) / sizeof(names[0]), body, setup, teardown);
+	gb_bench *wide = gb_register("pool-hashset/malloc-wide", body, (void *)(intptr_t)MALLOC_WIDE);
+
+	gb_setup(wide, setup);
+	gb_teardown(wide, teardown);
+	gb_threads(wide, 1);
+	gb_real_time(wide);
+	gb_min_time(wide, 0.5);
 	int rc = gb_run(argc, argv);
 
 	if (dom != NULL && (qsbr_pool_delete(pool) != 0 || qsbr_domain_delete(dom) != 0))
