@@ -161,6 +161,7 @@ def main():
         if any(k[0] == prog for k in runs):
             plot(runs, prog, args.out)
     medians = {"/".join(map(str, k)): statistics.median(v) for k, v in sorted(runs.items())}
+    context = {k: v for k, v in context.items() if k != "executable"}  # a machine path
     with open(os.path.join(args.out, "pool.json"), "w") as f:
         json.dump({"context": context, "medians_mops": medians}, f, indent=1)
     print(tables(runs))
