@@ -84,6 +84,7 @@ def load(path):
 def save_rows(ctx, rows, path):
     """The medians (and single runs) the tables use, with the run's context."""
     with open(path, "w") as f:
+        ctx = {k: v for k, v in ctx.items() if k != "executable"}  # a machine path
         json.dump({"context": ctx, "benchmarks": [rows[k] for k in sorted(rows)]}, f, indent=1)
         f.write("\n")
 
