@@ -379,6 +379,21 @@ static struct obj_head *take(qsbr_pool *p, struct slab *s)
  * next round of a batch job).  Checked at the pool's slow paths: a pool
  * that goes idle keeps them until its next one, or qsbr_pool_trim.
  */
+/* Under the lock: empty slabs go on *give until keep are left. */
+static void empties_release(qsbr_pool *p, uint64_t keep, struct slab **give)
+{
+	while (p->n_empty > keep) {
+		struct slab *s = p->empty;
+
+		list_remove(&p->empty, s);
+		p->n_empty--;
+		slab_drop(p, s);
+		s->next = *give;
+		*give = s;
+	}
+	p->excess_since = 0;
+}
+
 static void empties_decay(qsbr_pool *p, struct slab **give)
 {
 	uint64_t now;
@@ -390,18 +405,8 @@ static void empties_decay(qsbr_pool *p, struct slab **give)
 	now = qsbr__now_ms() + 1; /* never 0: 0 is "no excess" */
 	if (p->excess_since == 0)
 		p->excess_since = now;
-	if (now - p->excess_since < POOL_DECAY_MS)
-		return;
-	while (p->n_empty > p->keep_empty) {
-		struct slab *s = p->empty;
-
-		list_remove(&p->empty, s);
-		p->n_empty--;
-		slab_drop(p, s);
-		s->next = *give;
-		*give = s;
-	}
-	p->excess_since = 0;
+	if (now - p->excess_since >= POOL_DECAY_MS)
+		empties_release(p, p->keep_empty, give);
 }
 
 /* Under the lock: h (poisoned) is back in its slab, which may join the
@@ -665,12 +670,27 @@ static bool depot_add(qsbr_pool *p, struct obj_head *first, struct obj_head *las
 	return true;
 }
 
+/* Runs first..last, n objects, join the depot in one lock, or, without
+ * room there, go back to their slabs; reclaimed of them come from a
+ * callback (counted under the same lock). */
+static void depot_or_slabs(qsbr_pool *p, struct obj_head *first, struct obj_head *last,
+			   uint32_t n, uint32_t reclaimed)
+{
+	struct slab *give = NULL;
+
+	pthread_mutex_lock(&p->lock);
+	p->reclaimed += reclaimed;
+	if (!depot_add(p, first, last, n))
+		runs_put(p, first, &give);
+	pthread_mutex_unlock(&p->lock);
+	slabs_release(p, give);
+}
+
 /* A full cache gives POOL_CACHE_BATCH objects or so to the depot in one
  * lock, touching only the heads of their runs (or, with the depot full,
  * to the slabs). */
 static void cache_spill_chain(qsbr_pool *p, struct pool_cache *c)
 {
-	struct slab *give = NULL;
 	struct obj_head *first, *last;
 	uint32_t n;
 
@@ -680,11 +700,7 @@ static void cache_spill_chain(qsbr_pool *p, struct pool_cache *c)
 	if (c->free == NULL)
 		c->free_tail = NULL;
 	store_relaxed(&c->n_free, load_relaxed(&c->n_free) - n);
-	pthread_mutex_lock(&p->lock);
-	if (!depot_add(p, first, last, n))
-		runs_put(p, first, &give);
-	pthread_mutex_unlock(&p->lock);
-	slabs_release(p, give);
+	depot_or_slabs(p, first, last, n, 0);
 }
 
 /* Under the lock: the returned list joins the depot (room or not: its
@@ -880,7 +896,6 @@ static void pool_reclaim(qsbr_node *n)
 	qsbr_pool *p = h->slab->pool;
 	qsbr_thread *t = qsbr__callback_thread();
 	struct pool_cache *c = t != NULL ? cache_of(t, p, false) : NULL;
-	struct slab *give = NULL;
 
 	/* The grace period is over: from here a reader is a buggy one. */
 #ifdef POOL_ASAN
@@ -930,13 +945,8 @@ static void pool_reclaim(qsbr_node *n)
 		fetch_add_release(&p->returned_total, n);
 		return;
 	}
-	pthread_mutex_lock(&p->lock);
-	p->reclaimed += h->count;
 	h->node.next = NULL;
-	if (!depot_add(p, h, h, h->count))
-		runs_put(p, h, &give);
-	pthread_mutex_unlock(&p->lock);
-	slabs_release(p, give);
+	depot_or_slabs(p, h, h, h->count, h->count);
 }
 
 /* Hands a batch of retired objects, first..., n of them, to the core. */
@@ -1146,6 +1156,17 @@ static bool bad_object(const qsbr_pool *p, struct obj_head *h, const char *call)
 	return bad;
 }
 
+/* A call's t and p: false, with errno EINVAL, if either is NULL or t is of
+ * another domain than p's. */
+static bool handles_ok(const qsbr_thread *t, const qsbr_pool *p)
+{
+	if (t == NULL || p == NULL || t->d != p->d) {
+		errno = EINVAL;
+		return false;
+	}
+	return true;
+}
+
 /* The checks qsbr_pool_free and qsbr_pool_retire share: obj's head, or
  * NULL with errno EINVAL (bad arguments, or not an allocated object of p). */
 static struct obj_head *object_to_give_back(qsbr_thread *t, qsbr_pool *p, void *obj,
@@ -1153,7 +1174,9 @@ static struct obj_head *object_to_give_back(qsbr_thread *t, qsbr_pool *p, void *
 {
 	struct obj_head *h;
 
-	if (t == NULL || p == NULL || obj == NULL || t->d != p->d) {
+	if (!handles_ok(t, p))
+		return NULL;
+	if (obj == NULL) {
 		errno = EINVAL;
 		return NULL;
 	}
@@ -1285,10 +1308,8 @@ void *qsbr_pool_alloc(qsbr_thread *t, qsbr_pool *p)
 	struct pool_cache *c;
 	struct obj_head *h;
 
-	if (t == NULL || p == NULL || t->d != p->d) {
-		errno = EINVAL;
+	if (!handles_ok(t, p))
 		return NULL;
-	}
 	CHECK_OWNER(t, "qsbr_pool_alloc");
 	c = cache_of(t, p, true);
 	if (c != NULL && c->free == NULL) {
@@ -1385,10 +1406,8 @@ void qsbr_pool_flush(qsbr_thread *t, qsbr_pool *p)
 {
 	struct pool_cache *c;
 
-	if (t == NULL || p == NULL || t->d != p->d) {
-		errno = EINVAL;
+	if (!handles_ok(t, p))
 		return;
-	}
 	CHECK_OWNER(t, "qsbr_pool_flush");
 	c = cache_of(t, p, false);
 	if (c != NULL)
@@ -1407,14 +1426,7 @@ size_t qsbr_pool_trim(qsbr_pool *p)
 	pthread_mutex_lock(&p->lock);
 	depot_drain(p, &give); /* may empty slabs, and give some back */
 	reserves_drain(p, &give);
-	while ((s = p->empty) != NULL) {
-		list_remove(&p->empty, s);
-		slab_drop(p, s);
-		s->next = give;
-		give = s;
-	}
-	p->n_empty = 0;
-	p->excess_since = 0;
+	empties_release(p, 0, &give);
 	pthread_mutex_unlock(&p->lock);
 	for (s = give; s != NULL; s = s->next)
 		bytes += p->slab_bytes;
