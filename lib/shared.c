@@ -1020,6 +1020,15 @@ static uint64_t header_check(const struct shm_header *h)
 	return x;
 }
 
+/* Under views_lock: whether this process has a view at mem. */
+static bool view_at(const void *mem)
+{
+	for (struct shm *m = views; m != NULL; m = m->next)
+		if (m->base == mem)
+			return true;
+	return false;
+}
+
 /* The view of m's region at mem, made and listed; NULL (errno) if this
  * process already has one there (EEXIST) or no memory (ENOMEM). */
 static struct shm *view_new(qsbr_domain *d, void *mem)
@@ -1028,12 +1037,10 @@ static struct shm *view_new(qsbr_domain *d, void *mem)
 	struct shm *m;
 
 	pthread_mutex_lock(&views_lock);
-	for (m = views; m != NULL; m = m->next) {
-		if (m->base == mem) {
-			pthread_mutex_unlock(&views_lock);
-			errno = EEXIST;
-			return NULL;
-		}
+	if (view_at(mem)) {
+		pthread_mutex_unlock(&views_lock);
+		errno = EEXIST;
+		return NULL;
 	}
 	m = qsbr__alloc(&d->opts, sizeof(*m), CACHELINE);
 	if (m == NULL) {
@@ -1126,6 +1133,15 @@ qsbr_domain *qsbr_domain_create_shared(void *mem, size_t size, uint32_t max_thre
 	l = layout_of(max_threads);
 	if (size < l.bytes) {
 		errno = EINVAL;
+		return NULL;
+	}
+	/* Not over a region this process has a view of: the layout below
+	 * would wipe it (view_new checks again, under the same lock). */
+	pthread_mutex_lock(&views_lock);
+	err = view_at(mem) ? EEXIST : 0;
+	pthread_mutex_unlock(&views_lock);
+	if (err != 0) {
+		errno = err;
 		return NULL;
 	}
 	d = qsbr__domain_make(opts);

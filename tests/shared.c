@@ -221,6 +221,11 @@ static void test_attach_bad(void **state)
 	errno = 0;
 	assert_null(qsbr_domain_attach_shared(mem, need, &o));
 	assert_int_equal(errno, EEXIST); /* a second view at the same address */
+	errno = 0;
+	assert_null(qsbr_domain_create_shared(mem, need, 4, &o));
+	assert_int_equal(errno, EEXIST); /* nor a new region over a live one */
+	assert_int_equal(info_of(d).max_threads, 8); /* intact */
+	assert_true(qsbr_domain_is_shared(d));
 	other = map_again(fd, need);
 	errno = 0;
 	assert_null(qsbr_domain_attach_shared(other, need - 64, &o));

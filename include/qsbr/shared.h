@@ -106,7 +106,8 @@ QSBR_API size_t qsbr_shared_size(uint32_t max_threads);
  * mem's other processes must not use it before this returns.  opts: as for
  * qsbr_domain_new (NULL: defaults); they are this process's, but for
  * initial_seq, which is the region's.  NULL with errno EINVAL (NULL mem, mem
- * not aligned, size too small, max_threads out of range, bad options) or
+ * not aligned, size too small, max_threads out of range, bad options),
+ * EEXIST (this process has a view of a region at mem: left as it was) or
  * ENOMEM (this process's view). */
 QSBR_API qsbr_domain *qsbr_domain_create_shared(void *mem, size_t size, uint32_t max_threads,
 						const qsbr_options *opts);
