@@ -70,6 +70,12 @@
 #define FLUSH_MS_DEFAULT 10u
 #define SHM_GOALS 16u          /* goals of a thread's region batches (shared.c) */
 
+/* n rounded up to a multiple of to. */
+static inline size_t round_up(size_t n, size_t to)
+{
+	return (n + to - 1) / to * to;
+}
+
 /* Thread-local state of the library: initial-exec, so that reading it is one
  * load (no __tls_get_addr call in a shared library). */
 #if defined(__GNUC__)

@@ -224,11 +224,6 @@ struct qsbr_pool {
 	au64 returned_n, returned_total;
 };
 
-static size_t round_up(size_t n, size_t to)
-{
-	return (n + to - 1) / to * to;
-}
-
 static void list_insert(struct slab **list, struct slab *s)
 {
 	s->prev = NULL;

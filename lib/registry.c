@@ -30,11 +30,6 @@ _Static_assert(offsetof(struct qsbr_thread, wr_seq) == offsetof(struct qsbr__thr
 	       "wr_seq must be where qsbr.h reads it");
 _Static_assert(sizeof(au64) == sizeof(uint64_t), "an atomic word must be a plain word");
 
-static size_t round_up(size_t n, size_t to)
-{
-	return (n + to - 1) / to * to;
-}
-
 void qsbr__registry_init(qsbr_domain *d)
 {
 	atomic_init(&d->n_blocks, 0);

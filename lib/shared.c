@@ -976,11 +976,6 @@ void *qsbr_shared_base(const qsbr_domain *d, size_t *size)
 
 /* ---- Layout, create, attach --------------------------------------------------------- */
 
-static size_t round_up(size_t n, size_t to)
-{
-	return (n + to - 1) / to * to;
-}
-
 struct layout {
 	size_t slots_off, mask_off, groups_off, bytes;
 };

@@ -79,6 +79,8 @@ DS_HIDDEN void *qsbr__pool_alloc_any(qsbr_pool *p);
 DS_HIDDEN int qsbr__pool_settle(qsbr_pool *p);
 DS_HIDDEN void qsbr__pool_destroy(qsbr_pool *p);
 DS_HIDDEN qsbr_thread *qsbr__self(qsbr_domain *d);
+/* Whether the calling thread is running a retire callback (lib/retire.c). */
+DS_HIDDEN bool qsbr__in_callback(void);
 
 /* n zeroed elements of size bytes aligned to align (calloc's contract, the
  * product checked), or NULL. */

@@ -751,17 +751,12 @@ static qsbr_hashmap *map_new(qsbr_domain *d, size_t size_hint, bool keyed)
 	store_relaxed(&m->load, LOAD_DEFAULT);
 	store_relaxed(&m->min_log2, MIN_LOG2);
 	store_relaxed(&m->max_log2, MAX_LOG2);
-	store_relaxed(&m->shrink, 0);
-	store_relaxed(&m->shrink_state, SHRINK_IDLE);
-	store_relaxed(&m->swept, 0);
-	for (int s = 0; s < NSEGS; s++)
-		store_relaxed(&m->segs[s], 0);
+	/* shrink, shrink_state (SHRINK_IDLE), swept, segs[] and count[]
+	 * start zeroed (ds_header_new). */
 	/* Bucket 0's dummy starts the list (order key 0). */
 	store_relaxed(&seg0[0].next, READY);
 	store_relaxed(&m->segs[0], (uintptr_t)seg0);
 	store_relaxed(&m->seg_bytes, head_of_seg((uintptr_t)seg0)->bytes);
-	for (int i = 0; i < SHARDS; i++)
-		store_relaxed(&m->count[i].n, 0);
 	return m;
 }
 
@@ -934,11 +929,27 @@ qsbr_hashmap_node *qsbr_hashmap_add_replace(qsbr_hashmap *m, qsbr_thread *t, uin
 	return old != NULL ? public_of(old) : NULL;
 }
 
+/* Takes out the entry matching k, putting repl (or nothing) in its place;
+ * returns it, or NULL if there is none. */
+static struct mnode *take_match(qsbr_hashmap *m, qsbr_thread *t, uint64_t b, const struct mkey *k,
+				struct mnode *repl)
+{
+	for (;;) {
+		struct pos pos;
+		struct mnode *found = walk(m, t, b, k, &pos);
+
+		if (found == NULL || take_out(m, t, b, &pos, repl))
+			return found;
+		/* Another call marked it first: look again. */
+	}
+}
+
 qsbr_hashmap_node *qsbr_hashmap_replace(qsbr_hashmap *m, qsbr_thread *t, uint64_t hash,
 					qsbr_hashmap_match_fn *match, const void *key,
 					qsbr_hashmap_node *n)
 {
 	struct mkey k = { so_entry(hash), match, key };
+	struct mnode *found;
 	uint64_t b;
 
 	if (bad_intrusive(m, t, match != NULL && n != NULL))
@@ -946,17 +957,12 @@ qsbr_hashmap_node *qsbr_hashmap_replace(qsbr_hashmap *m, qsbr_thread *t, uint64_
 	b = bucket_of(m, hash);
 	/* Relaxed: published by take_out's CAS (M2). */
 	store_relaxed(&mnode_of(n)->so, k.so);
-	for (;;) {
-		struct pos pos;
-		struct mnode *found = walk(m, t, b, &k, &pos);
-
-		if (found == NULL) {
-			errno = ENOENT;
-			return NULL;
-		}
-		if (take_out(m, t, b, &pos, mnode_of(n)))
-			return public_of(found);
+	found = take_match(m, t, b, &k, mnode_of(n));
+	if (found == NULL) {
+		errno = ENOENT;
+		return NULL;
 	}
+	return public_of(found);
 }
 
 qsbr_hashmap_node *qsbr_hashmap_find(const qsbr_hashmap *m, qsbr_thread *t, uint64_t hash,
@@ -973,18 +979,11 @@ qsbr_hashmap_node *qsbr_hashmap_find(const qsbr_hashmap *m, qsbr_thread *t, uint
 /* Takes out the entry matching k; returns it or NULL. */
 static struct mnode *remove_match(qsbr_hashmap *m, qsbr_thread *t, uint64_t b, const struct mkey *k)
 {
-	for (;;) {
-		struct pos pos;
-		struct mnode *found = walk(m, t, b, k, &pos);
+	struct mnode *found = take_match(m, t, b, k, NULL);
 
-		if (found == NULL)
-			return NULL;
-		if (take_out(m, t, b, &pos, NULL)) {
-			count_add(m, t, false);
-			return found;
-		}
-		/* Another call marked it first: look again. */
-	}
+	if (found != NULL)
+		count_add(m, t, false);
+	return found;
 }
 
 static bool same_node(const qsbr_hashmap_node *n, const void *key)
@@ -1086,9 +1085,6 @@ qsbr_hashmap *qsbr_hashmap_new(qsbr_domain *d, size_t size_hint, qsbr_hashmap_ha
 	m->pool = pool;
 	return m;
 }
-
-/* Whether the calling thread is running a retire callback (lib/retire.c). */
-DS_HIDDEN bool qsbr__in_callback(void);
 
 struct keyed_delete {
 	void (*fn)(uint64_t key, void *value, void *arg);
